@@ -1,0 +1,273 @@
+"""The single-message pipeline behind ``estu ask`` and ``POST /api/v1/ask``.
+
+text → clean → language → emergency lexicon → intent / appeal type → retrieval → channel
+advice → an answer in the citizen's language. It has no side effects (no database writes);
+the dialogue engine builds conversations on top of it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Settings
+from bot.i18n import gettext as _
+from bot.logging import get_logger
+from knowledge.corpus import Corpus, load_corpus
+from knowledge.embeddings import Embedder, VectorCache, make_embedder
+from knowledge.index import KnowledgeIndex
+from knowledge.retrieval import Retriever, build_index, index_is_current
+from knowledge.routing import Router
+from nlu.emergency import emergency_kinds
+from nlu.entities import find_appeal_numbers
+from nlu.intents import NluModels, Ranked, RasaIntentClassifier, models_are_current, train_models
+from nlu.language import detect_language
+from nlu.normalize import clean
+
+log = get_logger("estu.assistant")
+
+_THANKS = re.compile(r"(спасиб|благодар|рахмет|raqmet|rahmet|thank|сау бол|sau bol)", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+
+
+@dataclass
+class Understanding:
+    text: str
+    language: str
+    intent: Ranked
+    appeal_type: Ranked | None
+    emergency: list[str]
+    retrieval: object | None = None
+    appeal_numbers: list[str] = field(default_factory=list)
+
+
+class Assistant:
+    def __init__(self, settings: Settings, corpus: Corpus, index: KnowledgeIndex, embedder: Embedder,
+                 nlu: NluModels | None) -> None:
+        self.settings = settings
+        self.corpus = corpus
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index, embedder)
+        self.nlu = nlu
+        self.rasa = RasaIntentClassifier(settings.rasa_url) if settings.rasa_url else None
+        self.router = Router(corpus.routing, corpus)
+
+    # -- loading ------------------------------------------------------------------------
+    @classmethod
+    def load(cls, settings: Settings, build: bool = True, progress=None) -> "Assistant":
+        corpus = load_corpus(settings.corpus_dir)
+        embedder = make_embedder(settings.embedder, settings.embedder_model, settings.embedder_threads)
+        index = ensure_index(settings, corpus, embedder, build=build, progress=progress)
+        nlu = ensure_nlu(settings, embedder, build=build)
+        return cls(settings, corpus, index, embedder, nlu)
+
+    # -- understanding ------------------------------------------------------------------------
+    def understand(self, text: str, previous_language: str | None = None) -> Understanding:
+        language = detect_language(text, previous_language)
+        kinds = emergency_kinds(text)
+        vector = self.embedder.query([text])[0]
+        intent, appeal_type = self._classify(text, vector)
+        numbers = [e.value for e in find_appeal_numbers(text)]
+        if kinds or intent.name == "emergency":
+            intent = Ranked([("emergency", max(intent.confidence, 0.99) if kinds else intent.confidence)]
+                            + [r for r in intent.ranking if r[0] != "emergency"])
+        elif numbers and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
+            intent = Ranked([("status", 0.9)] + [r for r in intent.ranking if r[0] != "status"])
+        retrieval = None
+        if intent.name in ("faq", "channel", "appeal", "out_of_scope", "smalltalk", "emergency"):
+            retrieval = self.retriever.search(text, k=max(3, self.settings.top_k), query_vector=vector)
+            # a confident knowledge-base match outweighs a weak out-of-scope/smalltalk guess
+            if intent.name in ("out_of_scope", "smalltalk") and intent.confidence < 0.6 \
+                    and retrieval.confidence >= 0.7:
+                intent = Ranked([("faq", retrieval.confidence)] + [r for r in intent.ranking if r[0] != "faq"])
+        return Understanding(text, language, intent, appeal_type, kinds, retrieval, numbers)
+
+    def _classify(self, text: str, vector) -> tuple[Ranked, Ranked | None]:
+        if self.rasa is not None:
+            try:
+                return self.rasa.predict(text)
+            except Exception as exc:  # noqa: BLE001 - fall back to the local model
+                log.warning("rasa_unavailable", error=str(exc))
+        if self.nlu is None:
+            return Ranked([("faq", 0.5)]), None
+        intent = self.nlu.intent.predict(text, vector)
+        appeal_type = self.nlu.appeal_type.predict(text, vector) if self.nlu.appeal_type else None
+        return intent, appeal_type
+
+    # -- answering ------------------------------------------------------------------------------
+    def ask(self, text, previous_language: str | None = None, id=None) -> dict:
+        started = time.perf_counter()
+        result = self._ask(text, previous_language)
+        result["id"] = id
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        order = ["id", "language", "intent", "appeal_type", "channel", "agency", "answer", "sources",
+                 "confidence", "latency_ms"]
+        return {k: result.get(k) for k in order}
+
+    def _ask(self, text, previous_language: str | None) -> dict:
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        text = clean(text)[: self.settings.max_message_chars]
+        lang = previous_language if previous_language in ("kk", "ru") else "ru"
+        if not _LETTER.search(text):
+            return self._reply(lang, "out_of_scope", _(lang, "Please write your question in words: I could "
+                                                            "not find any text in the message."), confidence=0.0)
+        u = self.understand(text, previous_language)
+        lang = u.language
+        ui = lang if lang in ("kk", "ru") else "ru"
+        intent = u.intent.name
+        appeal_type = u.appeal_type.name if (u.appeal_type and intent in ("appeal", "channel")) else None
+        top = u.retrieval.top if u.retrieval else None
+        conf = u.retrieval.confidence if u.retrieval else 0.0
+        rec = self.router.recommend(text, intent, appeal_type, top.entry_id if top else None, conf)
+        sources = [{"id": h.entry_id, "score": h.score} for h in (u.retrieval.hits if u.retrieval else [])]
+
+        if intent == "emergency":
+            answer = self._emergency_answer(ui)
+            return self._reply(lang, intent, answer, channel="emergency_112", agency="emergency",
+                               confidence=max(u.intent.confidence, 0.99), sources=[])
+        if intent == "status":
+            return self._reply(lang, intent, _(ui, "To check the status of an appeal filed through Estu, send its "
+                               "registration number (for example, ЕТ-2026-000123) from the same chat where you filed "
+                               "it. Appeals filed directly in E-otinish are tracked in your E-otinish account."),
+                               channel="e_otinish", confidence=u.intent.confidence)
+        if intent == "operator":
+            return self._reply(lang, intent, _(ui, "I will pass the conversation to a human operator. Please "
+                               "describe your question in one message; the operator will see our whole "
+                               "conversation."), confidence=u.intent.confidence)
+        if intent == "smalltalk":
+            msg = "You are welcome! Ask if anything else comes up." if _THANKS.search(text) else (
+                "Hello! I am Estu, the citizen assistant. I answer questions about public services, tell you which "
+                "channel and agency to contact, help you file an appeal (statement, complaint, proposal, request, "
+                "feedback, report) and can connect you to an operator. Write in Kazakh or Russian.")
+            return self._reply(lang, intent, _(ui, msg), confidence=u.intent.confidence)
+        if intent == "out_of_scope":
+            return self._reply(lang, intent, _(ui, "I can only help with questions about public services and "
+                               "appeals to state bodies. For example: how to get a digital signature, where to "
+                               "complain about a broken street lamp, or how to file an appeal."),
+                               confidence=u.intent.confidence)
+        if intent == "appeal":
+            agency_name = self._agency_name(rec.agency, ui) or _(ui, "the responsible body")
+            guide_entry = self.corpus.get("faq.eotinish_how_to_file")
+            guide = ""
+            if guide_entry and guide_entry.block(ui):
+                guide = guide_entry.block(ui).answer.strip()
+            answer = _(ui, "I can help you file a formal appeal ({appeal_type}). It will be registered with a number, "
+                       "sent to the responsible body ({agency}) and must be answered within the legal term. {guide}",
+                       appeal_type=_(ui, appeal_type or "appeal"), agency=agency_name, guide=guide).strip()
+            return self._reply(lang, intent, answer, appeal_type=appeal_type or u.appeal_type.name
+                               if u.appeal_type else None, channel=rec.channel or "e_otinish", agency=rec.agency,
+                               confidence=u.intent.confidence, sources=sources)
+
+        # faq / channel: answer from the knowledge base
+        if top is None:
+            return self._reply(lang, intent, _(ui, "I could not find an answer to this. You can rephrase the question "
+                               "or ask for a human operator (/operator)."), confidence=0.0)
+        if conf >= self.settings.answer_threshold:
+            answer = self._entry_answer(top.entry_id, lang, ui)
+            if intent == "channel" and rec.channel and rec.why:
+                answer = self._channel_card(rec, ui) + "\n\n" + answer
+        elif conf >= self.settings.clarify_threshold and len(u.retrieval.hits) > 1:
+            titles = [self._title(h.entry_id, ui) for h in u.retrieval.hits[:2]]
+            answer = _(ui, "Did you mean one of these?") + "\n" + "\n".join(f"{i}. {t}" for i, t in
+                                                                           enumerate(titles, 1))
+        else:
+            ch = self._title(rec.entry_id, ui) if rec.entry_id and self.corpus.get(rec.entry_id) else "E-otinish"
+            answer = _(ui, "I am not sure I understood. You can rephrase the question, contact {channel}, or ask for "
+                       "a human operator.", channel=ch)
+        return self._reply(lang, intent, answer, appeal_type=appeal_type, channel=rec.channel, agency=rec.agency,
+                           confidence=conf, sources=sources)
+
+    # -- pieces -------------------------------------------------------------------------------------
+    @staticmethod
+    def _reply(language, intent, answer, appeal_type=None, channel=None, agency=None, confidence=0.0,
+               sources=None) -> dict:
+        return {"language": language, "intent": intent, "appeal_type": appeal_type, "channel": channel,
+                "agency": agency, "answer": answer, "sources": sources or [], "confidence": round(float(confidence), 4)}
+
+    def _title(self, entry_id: str, ui: str) -> str:
+        e = self.corpus.get(entry_id)
+        if e is None:
+            return entry_id
+        block = e.block(ui) or e.block("ru") or e.block("kk")
+        return block.title
+
+    def _agency_name(self, agency: str | None, ui: str) -> str | None:
+        e = self.corpus.get(f"agency.{agency}") if agency else None
+        return e.block(ui).title if e and e.block(ui) else None
+
+    def _entry_answer(self, entry_id: str, lang: str, ui: str) -> str:
+        e = self.corpus.get(entry_id)
+        block = e.block(ui)
+        prefix = ""
+        if block is None:
+            other = "kk" if ui == "ru" else "ru"
+            block = e.block(other)
+            prefix = _(ui, "This entry is not yet available in your language, so I answer in the other one.") + "\n\n"
+        elif lang == "en":
+            prefix = _("ru", "I answer in Russian: the knowledge base has no English version.") + "\n\n"
+        parts = [prefix + block.answer.strip(), _(ui, "Source: {title}", title=block.title)]
+        url = e.url or (e.contact.url if e.contact else None)
+        if url:
+            parts.append(_(ui, "More: {url}", url=url))
+        return "\n\n".join(parts)
+
+    def _channel_card(self, rec, ui: str) -> str:
+        title = self._title(rec.entry_id, ui) if rec.entry_id else rec.channel
+        card = _(ui, "Recommended channel: {channel}.", channel=title)
+        why = (rec.why or {}).get(ui)
+        entry = self.corpus.get(rec.entry_id) if rec.entry_id else None
+        contact = []
+        if entry and entry.contact:
+            if entry.contact.phone:
+                contact.append(entry.contact.phone)
+            if entry.contact.url:
+                contact.append(entry.contact.url)
+        return " ".join(x for x in [card, why, " · ".join(contact)] if x)
+
+    def _emergency_answer(self, ui: str) -> str:
+        head = _(ui, "This looks like an emergency. Call 112 now.")
+        entry = self.corpus.get("faq.emergency_numbers")
+        if entry and entry.block(ui):
+            return head + "\n\n" + entry.block(ui).answer.strip()
+        return head
+
+
+# -- index and model management ------------------------------------------------------------------------
+
+def ensure_index(settings: Settings, corpus: Corpus, embedder: Embedder, build: bool = True,
+                 progress=None, force: bool = False) -> KnowledgeIndex:
+    directory: Path = settings.index_dir
+    if not force and index_is_current(directory, corpus.version, embedder.name):
+        return KnowledgeIndex.load(directory)
+    if not build:
+        raise RuntimeError(f"the index in {directory} is missing or stale: run `estu kb build`")
+    cache = VectorCache(settings.cache_path, embedder.name)
+    index = build_index(corpus, embedder, cache=cache, progress=progress)
+    cache.save()
+    index.save(directory)
+    log.info("index_built", passages=len(index.passages), seconds=index.meta.build_seconds,
+             corpus_version=corpus.version)
+    return index
+
+
+def ensure_nlu(settings: Settings, embedder: Embedder, build: bool = True, force: bool = False) -> NluModels | None:
+    path = settings.index_dir / "nlu.joblib"
+    if not settings.nlu_data_dir.exists():
+        return None
+    models = None if force else NluModels.load(path)
+    if models_are_current(models, settings.nlu_data_dir, embedder.name):
+        return models
+    if not build:
+        return models
+    try:
+        models = train_models(settings.nlu_data_dir, embedder)
+    except RuntimeError as exc:
+        log.warning("nlu_not_trained", reason=str(exc))
+        return None
+    models.save(path)
+    log.info("nlu_trained", counts=str(models.counts))
+    return models

@@ -1,0 +1,78 @@
+"""``estu bench``: per-message latency and index build time, for the shipped corpus and for
+synthetic corpora of N passages (random unit vectors + generated texts, so no embedding
+time is spent building them; the figure measured is the index, not the embedder)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+import numpy as np
+
+from knowledge.index import DenseIndex, LexicalIndex, Passage, document_tokens, query_tokens
+
+_WORDS = ("очередь справка пособие пенсия жалоба заявление детский сад школа поликлиника налог земля жильё "
+          "дорога освещение мусор автобус кезек анықтама жәрдемақы зейнетақы шағым арыз балабақша мектеп "
+          "емхана салық жер тұрғын үй жол жарық қоқыс автобус өтініш ЭЦП ЦОН eGov акимат әкімдік").split()
+
+
+def _pcts(values: list[float]) -> tuple[float, float]:
+    v = sorted(values)
+    return statistics.median(v), v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))]
+
+
+def bench_shipped(settings, queries: int) -> list[str]:
+    from bot.assistant import Assistant
+
+    t0 = time.perf_counter()
+    assistant = Assistant.load(settings)
+    load_s = time.perf_counter() - t0
+    texts = []
+    for e in assistant.corpus.entries:
+        for lang in e.languages():
+            texts.extend(e.block(lang).questions[:1])
+    random.Random(1).shuffle(texts)
+    texts = (texts * (queries // max(1, len(texts)) + 1))[:queries]
+    assistant.ask("прогрев")  # warm-up
+    lat = [assistant.ask(t)["latency_ms"] for t in texts]
+    p50, p95 = _pcts(lat)
+    return [f"| shipped corpus ({assistant.index.meta.passages} passages) | {assistant.index.meta.build_seconds:.1f} s "
+            f"(last full build, incl. embedding) | load {load_s:.2f} s | {p50:.1f} ms | {p95:.1f} ms | "
+            f"estu ask pipeline, {len(lat)} msgs |"]
+
+
+def bench_synthetic(n: int, queries: int, dim: int = 384) -> str:
+    rng = np.random.default_rng(0)
+    rnd = random.Random(0)
+    vecs = rng.standard_normal((n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    passages = [Passage(f"faq.e{i // 10}", "ru" if i % 2 else "kk", "question",
+                        " ".join(rnd.choices(_WORDS, k=8))) for i in range(n)]
+    t0 = time.perf_counter()
+    dense = DenseIndex(vecs)
+    t_dense = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lexical = LexicalIndex([document_tokens(p.text, p.language) for p in passages])
+    t_lex = time.perf_counter() - t0
+    lat = []
+    for _ in range(queries):
+        q = rng.standard_normal(dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        text = " ".join(rnd.choices(_WORDS, k=6))
+        t0 = time.perf_counter()
+        dense.search(q, 200)
+        lexical.scores(query_tokens(text))
+        lat.append((time.perf_counter() - t0) * 1000)
+    p50, p95 = _pcts(lat)
+    return (f"| synthetic {n:,} passages ({dense.kind} faiss) | dense {t_dense:.2f} s + BM25 {t_lex:.2f} s "
+            f"(vectors given) | – | {p50:.1f} ms | {p95:.1f} ms | search only (dense top-200 + BM25), "
+            f"{queries} queries |")
+
+
+def run_bench(settings, sizes: list[int], queries: int = 200) -> str:
+    lines = ["| corpus | index build | start-up | p50 | p95 | what is timed |", "|---|---|---|---|---|---|"]
+    lines += bench_shipped(settings, queries)
+    for n in sizes:
+        lines.append(bench_synthetic(n, min(queries, 100)))
+    return "\n".join(lines)

