@@ -4,13 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export ESTU_DATA_DIR ?= var
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: install run test index eval bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	# CPU torch first (the machine ships this wheel); otherwise sentence-transformers pulls CUDA builds
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[test,st]'
 	touch $(STAMP)
 
 install: $(STAMP)

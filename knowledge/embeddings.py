@@ -77,7 +77,8 @@ class SentenceTransformerEmbedder(Embedder):
             ) from exc
         self._model = SentenceTransformer(model, device=device)
         self.name = f"sentence-transformers/{Path(model).name}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim_fn = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_fn())
         self._e5 = "e5" in model.lower()
 
     def _run(self, texts: list[str], prefix: str) -> np.ndarray:
