@@ -29,6 +29,7 @@ from nlu.normalize import clean
 log = get_logger("estu.assistant")
 
 _THANKS = re.compile(r"(спасиб|благодар|рахмет|raqmet|rahmet|thank|сау бол|sau bol)", re.IGNORECASE)
+EMERGENCY_MODEL_THRESHOLD = 0.5
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
@@ -71,10 +72,13 @@ class Assistant:
         vector = self.embedder.query([text])[0]
         intent, appeal_type = self._classify(text, vector)
         numbers = [e.value for e in find_appeal_numbers(text)]
-        if kinds or intent.name == "emergency":
+        if kinds or (intent.name == "emergency" and intent.confidence >= EMERGENCY_MODEL_THRESHOLD):
             intent = Ranked([("emergency", max(intent.confidence, 0.99) if kinds else intent.confidence)]
                             + [r for r in intent.ranking if r[0] != "emergency"])
-        elif numbers and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
+        elif intent.name == "emergency":
+            # a weak model-only guess: fall back to the next intent (the lexicon carries recall)
+            intent = Ranked([r for r in intent.ranking if r[0] != "emergency"] + [("emergency", intent.confidence)])
+        if numbers and intent.name != "emergency" and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
             intent = Ranked([("status", 0.9)] + [r for r in intent.ranking if r[0] != "status"])
         retrieval = None
         if intent.name in ("faq", "channel", "appeal", "out_of_scope", "smalltalk", "emergency"):

@@ -41,6 +41,10 @@ class Corpus:
         for e in sorted(self.entries, key=lambda e: e.id):
             h.update(json.dumps(e.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode())
         h.update(json.dumps(self.routing, ensure_ascii=False, sort_keys=True, default=str).encode())
+        # the lexical index also depends on the synonym table
+        from nlu.synonyms import synonyms_version
+
+        h.update(synonyms_version().encode())
         return h.hexdigest()[:16]
 
     def counts(self) -> dict[str, dict[str, int]]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from nlu.normalize import char_ngrams, normalize, words
 from nlu.stemming import stem, stem_kk, stem_ru
+from nlu.synonyms import canonical_tokens
 
 HNSW_THRESHOLD = 20_000
 INDEX_FORMAT = 2
@@ -47,14 +48,14 @@ def passages_from_corpus(corpus) -> list[Passage]:
 def document_tokens(text: str, language: str) -> list[str]:
     """Lexical tokens of a corpus passage: stems in its own language + char 4-grams."""
     ws = words(normalize(text))
-    return [stem(w, language) for w in ws] + char_ngrams(ws)
+    return [stem(w, language) for w in ws] + char_ngrams(ws) + canonical_tokens(ws)
 
 
 def query_tokens(text: str) -> list[str]:
     """Lexical tokens of a query: both stemmers (the language may be mis-detected) + 4-grams."""
     ws = words(normalize(text))
     stems = {s for w in ws for s in (stem_ru(w), stem_kk(w))}
-    return sorted(stems) + char_ngrams(ws)
+    return sorted(stems) + char_ngrams(ws) + canonical_tokens(ws)
 
 
 class LexicalIndex:
