@@ -17,9 +17,19 @@ def _mask_event(_logger, _method, event_dict: dict) -> dict:
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time (tests and daemons swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO", json_output: bool = False, stream=None) -> None:
-    stream = stream or sys.stderr
-    logging.basicConfig(level=level.upper(), stream=stream, format="%(message)s", force=True)
+    stream = stream or _CurrentStderr()
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s", force=True)
     for noisy in ("aiohttp.access", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if json_output else \

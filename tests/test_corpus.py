@@ -101,17 +101,17 @@ def test_self_test_flags_an_entry_its_phrasings_do_not_find(tmp_path, small_sett
     root = tmp_path / "corpus"
     shutil.copytree(FIXTURES / "corpus_small", root)
     lamp = yaml.safe_load((root / "faq" / "street_lamp.yml").read_text(encoding="utf-8"))
-    eds = yaml.safe_load((root / "faq" / "eds.yml").read_text(encoding="utf-8"))
-    # the lamp entry keeps its answer but its phrasings are all about digital signatures
-    lamp["kk"]["questions"] = ["ЭЦҚ кілтін компьютерге орнату", "ЭЦҚ құпия сөзін ұмыттым",
-                               "ЭЦҚ кілті жұмыс істемейді", "ЭЦҚ-ны телефонға қалай қоямын"]
-    lamp["ru"]["questions"] = ["Установить ключ ЭЦП на компьютер", "Забыл пароль от ЭЦП",
-                               "Ключ ЭЦП не работает", "Как поставить ЭЦП на телефон"]
-    eds["ru"]["questions"] += ["ЭЦП для входа на egov", "ключ ЭЦП на флешке"]
+    # the lamp entry keeps its answer, but each phrasing asks about another entry's topic
+    lamp["kk"]["questions"] = ["ЭЦҚ-ны онлайн қайдан алуға болады", "Баланы балабақшаға кезекке қою жолы",
+                               "109 нөмірі не үшін керек", "Электрондық қолтаңбаның мерзімі бітсе не істеу керек"]
+    lamp["ru"]["questions"] = ["Где оформить ЭЦП онлайн", "Как записать ребёнка в очередь в садик",
+                               "Что за номер 109 и зачем туда звонят", "Ключ ЭЦП истёк, как получить новый"]
     (root / "faq" / "street_lamp.yml").write_text(yaml.safe_dump(lamp, allow_unicode=True), encoding="utf-8")
-    (root / "faq" / "eds.yml").write_text(yaml.safe_dump(eds, allow_unicode=True), encoding="utf-8")
     settings = small_settings.model_copy(update={"corpus_dir": root})
     report = validate_corpus(settings, self_test=True)
     assert report.self_test_top1 is not None
     flagged = {i.where for i in report.issues if i.code == "self_retrieval"}
-    assert flagged, "an entry whose phrasings belong to another entry must be flagged"
+    assert flagged == {"faq.street_lamp"}
+    # the untouched fixture passes
+    clean = validate_corpus(small_settings, self_test=True)
+    assert not [i for i in clean.issues if i.code == "self_retrieval"]
