@@ -70,7 +70,7 @@ class Assistant:
     def understand(self, text: str, previous_language: str | None = None) -> Understanding:
         language = detect_language(text, previous_language)
         kinds = emergency_kinds(text)
-        vector = self.embedder.query([text])[0]
+        vector = self.retriever.embed_query(text)
         intent, appeal_type = self._classify(text, vector)
         numbers = [e.value for e in find_appeal_numbers(text)]
         if kinds or (intent.name == "emergency" and intent.confidence >= EMERGENCY_MODEL_THRESHOLD):
@@ -83,7 +83,8 @@ class Assistant:
             intent = Ranked([("status", 0.9)] + [r for r in intent.ranking if r[0] != "status"])
         retrieval = None
         if intent.name in ("faq", "channel", "appeal", "out_of_scope", "smalltalk", "emergency"):
-            retrieval = self.retriever.search(text, k=max(3, self.settings.top_k), query_vector=vector)
+            retrieval = self.retriever.search(text, k=max(3, self.settings.top_k), query_vector=vector,
+                                               language=language)
             # a confident knowledge-base match outweighs a weak out-of-scope/smalltalk guess
             if intent.name in ("out_of_scope", "smalltalk") and intent.confidence < 0.6 \
                     and retrieval.confidence >= 0.7:

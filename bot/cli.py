@@ -129,7 +129,8 @@ def cmd_kb_build(args) -> int:
           f"{index.meta.build_seconds}s -> {settings.index_dir}")
     cal = index.meta.calibration
     if cal.get("self_top1") is not None:
-        print(f"calibration: {cal.get('samples')} leave-one-out phrasings, self top-1 {cal['self_top1']}")
+        print(f"calibration: {cal.get('samples')} leave-one-out phrasings, self top-1 {cal['self_top1']}; "
+              f"fusion {cal.get('fusion')}")
     models = ensure_nlu(settings, embedder, force=args.force)
     if models:
         print(f"nlu: intents {models.counts['intents']}")

@@ -18,12 +18,12 @@ import bm25s
 import faiss
 import numpy as np
 
-from nlu.normalize import char_ngrams, normalize, words
+from nlu.normalize import char_ngrams, dense_text, normalize, words
 from nlu.stemming import stem, stem_kk, stem_ru
 from nlu.synonyms import canonical_tokens
 
 HNSW_THRESHOLD = 20_000
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def embed_passages(passages: list[Passage], embedder, cache=None, progress=None)
     vectors = np.zeros((len(passages), embedder.dim), dtype=np.float32)
     for kind, e5kind in (("question", "query"), ("doc", "passage")):
         idx = [i for i, p in enumerate(passages) if p.kind == kind]
-        texts = [passages[i].text for i in idx]
+        texts = [dense_text(passages[i].text) for i in idx]
         if cache is not None:
             vecs = cache.embed(embedder, texts, e5kind, progress=progress)
         else:

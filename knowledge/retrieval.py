@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nlu.normalize import dense_text
+
 from knowledge.index import (
     INDEX_FORMAT,
     DenseIndex,
@@ -29,6 +31,9 @@ from knowledge.index import (
 
 RRF_K = 10
 DENSE_DEPTH = 200
+DEFAULT_FUSION = {"kk": {"rrf_k": RRF_K, "dense_weight": 1.0}, "ru": {"rrf_k": RRF_K, "dense_weight": 1.0}}
+FUSION_GRID_K = (5, 10, 20, 60)
+FUSION_GRID_W = (0.0, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
 FEATURES = ("dense_top", "dense_margin", "lex_margin", "agree", "fused_margin")
 # Used when the corpus is too small (or too uniform) to fit a calibration model.
 DEFAULT_CALIBRATION = {"features": list(FEATURES), "coef": [12.0, 15.0, 1.5, 1.5, 10.0], "intercept": -11.0}
@@ -58,16 +63,26 @@ def _ranked(entry_scores: dict[str, float]) -> list[str]:
     return sorted(entry_scores, key=lambda e: -entry_scores[e])
 
 
+def fuse(d_rank: list[str], l_rank: list[str], rrf_k: int, dense_weight: float) -> dict[str, float]:
+    """Weighted reciprocal-rank fusion of the dense and lexical entry rankings."""
+    fused: dict[str, float] = {}
+    for r, e in enumerate(d_rank):
+        fused[e] = fused.get(e, 0.0) + dense_weight / (rrf_k + r + 1)
+    for r, e in enumerate(l_rank):
+        fused[e] = fused.get(e, 0.0) + 1.0 / (rrf_k + r + 1)
+    return fused
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
 
 
 class Retriever:
-    def __init__(self, index: KnowledgeIndex, embedder, rrf_k: int = RRF_K) -> None:
+    def __init__(self, index: KnowledgeIndex, embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self.rrf_k = rrf_k
         self.calibration = index.meta.calibration or DEFAULT_CALIBRATION
+        self.fusion = (index.meta.calibration or {}).get("fusion") or DEFAULT_FUSION
 
     # -- the two sides -----------------------------------------------------------------
     def _dense(self, qvec: np.ndarray, exclude: set[int]) -> tuple[dict[str, float], dict[str, str]]:
@@ -99,11 +114,12 @@ class Retriever:
 
     # -- public --------------------------------------------------------------------------
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.query([text])[0]
+        return self.embedder.query([dense_text(text)])[0]
 
     def search(self, text: str, k: int = 5, mode: str = "hybrid", query_vector: np.ndarray | None = None,
-               exclude: set[int] | None = None) -> RetrievalResult:
-        """Top-``k`` entries for ``text``. ``mode``: hybrid | dense | lexical."""
+               exclude: set[int] | None = None, language: str | None = None) -> RetrievalResult:
+        """Top-``k`` entries for ``text``. ``mode``: hybrid | dense | lexical. ``language`` (kk/ru)
+        selects the fusion weights; it is detected when not given."""
         exclude = exclude or set()
         if not self.index.passages or not text.strip():
             return RetrievalResult([], 0.0)
@@ -115,25 +131,32 @@ class Retriever:
             dense, dlang = self._dense(qvec, exclude)
         if mode in ("hybrid", "lexical"):
             lexical = self._lexical(query_tokens(text), exclude)
+        if mode == "hybrid" and language not in ("kk", "ru"):
+            from nlu.language import detect_language
+
+            language = detect_language(text)
+        params = self.fusion.get(language or "ru", DEFAULT_FUSION["ru"])
+        return self._result(dense, dlang, lexical, mode, k, params)
+
+    def _result(self, dense, dlang, lexical, mode, k, params, with_confidence: bool = True) -> RetrievalResult:
         d_rank = _ranked(dense)
         l_rank = _ranked(lexical)
+        rrf_k = params["rrf_k"]
         if mode == "dense":
             fused = dict(dense)
         elif mode == "lexical":
             fused = dict(lexical)
         else:
-            fused = {}
-            for r, e in enumerate(d_rank):
-                fused[e] = fused.get(e, 0.0) + 1.0 / (self.rrf_k + r + 1)
-            for r, e in enumerate(l_rank):
-                fused[e] = fused.get(e, 0.0) + 1.0 / (self.rrf_k + r + 1)
+            fused = fuse(d_rank, l_rank, rrf_k, params["dense_weight"])
         order = _ranked(fused)
         hits = [Hit(e, round(float(fused[e]), 6), round(float(dense.get(e, 0.0)), 4),
                     round(float(lexical.get(e, 0.0)), 4), dlang.get(e)) for e in order[:k]]
-        feats = self._features(order, fused, dense, d_rank, lexical, l_rank)
+        if not with_confidence:
+            return RetrievalResult(hits, 0.0)
+        feats = self._features(order, fused, dense, d_rank, lexical, l_rank, rrf_k, params["dense_weight"])
         return RetrievalResult(hits, self._confidence(feats), feats)
 
-    def _features(self, order, fused, dense, d_rank, lexical, l_rank) -> dict:
+    def _features(self, order, fused, dense, d_rank, lexical, l_rank, rrf_k, dense_weight) -> dict:
         if not order:
             return {f: 0.0 for f in FEATURES}
         top = order[0]
@@ -142,7 +165,7 @@ class Retriever:
         l_top = lexical.get(top, 0.0)
         l_other = max((v for e, v in lexical.items() if e != top), default=0.0)
         f_second = fused[order[1]] if len(order) > 1 else 0.0
-        fused_norm = 2.0 / (self.rrf_k + 1)  # the best possible fused score
+        fused_norm = (1.0 + dense_weight) / (rrf_k + 1)  # the best possible fused score
         return {
             "dense_top": float(d_top),
             "dense_margin": float(d_top - d_other),
@@ -159,32 +182,55 @@ class Retriever:
 
 # -- building --------------------------------------------------------------------------------
 
-def fit_calibration(index: KnowledgeIndex, embedder, sample: int = 600, seed: int = 7) -> dict:
-    """Leave-one-out self-test on the corpus phrasings → logistic regression on FEATURES."""
-    from sklearn.linear_model import LogisticRegression
-
+def _loo_samples(index: KnowledgeIndex, embedder, sample: int, seed: int) -> list[tuple]:
     probe = Retriever(index, embedder)
-    probe.calibration = DEFAULT_CALIBRATION
     candidates = [i for i, p in enumerate(index.passages) if p.kind == "question"]
     random.Random(seed).shuffle(candidates)
-    X, y = [], []
+    out = []
     for i in candidates[:sample]:
         p = index.passages[i]
-        res = probe.search(p.text, k=1, query_vector=index.vectors[i], exclude={i})
+        dense, dlang = probe._dense(index.vectors[i], {i})
+        lexical = probe._lexical(query_tokens(p.text), {i})
+        out.append((p.entry_id, p.language, dense, dlang, lexical))
+    return out
+
+
+def fit_calibration(index: KnowledgeIndex, embedder, sample: int = 800, seed: int = 7) -> dict:
+    """Leave-one-out self-test on the corpus phrasings: each phrasing is asked with its own
+    passage removed. Per language, pick the fusion (RRF constant, dense weight) with the best
+    top-1, then fit a logistic regression of "top-1 is right" on FEATURES."""
+    from sklearn.linear_model import LogisticRegression
+
+    samples = _loo_samples(index, embedder, sample, seed)
+    probe = Retriever(index, embedder)
+    fusion = {}
+    for lang in ("kk", "ru"):
+        subset = [s for s in samples if s[1] == lang]
+        best = (-1.0, DEFAULT_FUSION[lang])
+        for rrf_k in FUSION_GRID_K:
+            for w in FUSION_GRID_W:
+                params = {"rrf_k": rrf_k, "dense_weight": w}
+                hits = sum(1 for gold, _l, d, dl, lx in subset
+                           if (r := probe._result(d, dl, lx, "hybrid", 1, params, with_confidence=False)).hits
+                           and r.hits[0].entry_id == gold)
+                score = hits / len(subset) if subset else 0.0
+                if score > best[0] + 1e-9:
+                    best = (score, params)
+        fusion[lang] = dict(best[1], self_top1=round(best[0], 4))
+    probe.fusion = fusion
+    X, y = [], []
+    for gold, lang, d, dl, lx in samples:
+        res = probe._result(d, dl, lx, "hybrid", 1, fusion[lang])
         if not res.hits:
             continue
         X.append([res.features[f] for f in FEATURES])
-        y.append(int(res.hits[0].entry_id == p.entry_id))
+        y.append(int(res.hits[0].entry_id == gold))
+    base = {"fusion": fusion, "samples": len(y), "self_top1": round(sum(y) / len(y), 4) if y else None}
     if len(set(y)) < 2 or len(y) < 20:
-        return dict(DEFAULT_CALIBRATION, samples=len(y), self_top1=(sum(y) / len(y)) if y else None)
+        return dict(DEFAULT_CALIBRATION, **base)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(np.array(X), np.array(y))
-    return {
-        "features": list(FEATURES),
-        "coef": [round(float(c), 5) for c in model.coef_[0]],
-        "intercept": round(float(model.intercept_[0]), 5),
-        "samples": len(y),
-        "self_top1": round(sum(y) / len(y), 4),
-    }
+    return dict(base, features=list(FEATURES), coef=[round(float(c), 5) for c in model.coef_[0]],
+                intercept=round(float(model.intercept_[0]), 5))
 
 
 def build_index(corpus, embedder, cache=None, progress=None, calibrate: bool = True) -> KnowledgeIndex:

@@ -25,10 +25,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from knowledge.ids import APPEAL_TYPES, INTENTS
-from nlu.normalize import normalize
+from nlu.normalize import dense_text, normalize
 from nlu.rasa_format import NluData, read_nlu_dir
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 
 
 @dataclass
@@ -126,7 +126,7 @@ def train_models(data_dir: Path, embedder, progress=None) -> NluModels:
     if not intents:
         raise RuntimeError(f"no intent training data found in {data_dir}")
     texts = [t for t, _ in intents] + [t for t, _ in types]
-    vectors = embedder.query(texts) if texts else np.zeros((0, embedder.dim), np.float32)
+    vectors = embedder.query([dense_text(t) for t in texts]) if texts else np.zeros((0, embedder.dim), np.float32)
     if progress:
         progress(len(texts))
     n = len(intents)

@@ -127,3 +127,9 @@ def char_ngrams(normalized_words: list[str], n: int = 4) -> list[str]:
 
 def is_cyrillic(text: str) -> bool:
     return bool(_CYR.search(text))
+
+
+def dense_text(text: str) -> str:
+    """What the sentence embedder sees: cleaned, with Latin-letter Kazakh transliterated to
+    Cyrillic (E5 reads Cyrillic Kazakh far better than ``balabaqshaga``); Cyrillic is unchanged."""
+    return to_cyrillic(clean(text))
