@@ -31,6 +31,17 @@ log = get_logger("estu.assistant")
 _THANKS = re.compile(r"(спасиб|благодар|рахмет|raqmet|rahmet|thank|сау бол|sau bol)", re.IGNORECASE)
 # chosen by 5-fold cross-validation on nlu/data (lexicon OR model): recall 0.99, 0.7% false alarms
 EMERGENCY_MODEL_THRESHOLD = 0.3
+# the first line of an emergency answer per kind (texts in the gettext catalogues)
+EMERGENCY_ADVICE = {
+    "fire": "Fire: call 101 or 112, leave the building and close the door behind you.",
+    "flood": "Flood or water: call 112 and move to a higher, safe place.",
+    "accident": "Accident: call 112 (ambulance 103, police 102) and do not move injured people unless they are in danger.",
+    "violence": "Violence or threats: call the police, 102, or 112. If you can, go somewhere safe first.",
+    "medical": "Medical emergency: call the ambulance, 103, or 112.",
+    "gas": "Gas: leave the premises, do not switch lights on or off, and call the gas emergency service, 104, or 112.",
+    "lost_person": "A missing person: call the police, 102, or 112, right away \u2014 do not wait.",
+    "self_harm": "If you are thinking about ending your life or hurting yourself, please call 112 now and tell them. You are not alone, and you deserve help.",
+}
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
@@ -132,7 +143,7 @@ class Assistant:
         sources = [{"id": h.entry_id, "score": h.score} for h in (u.retrieval.hits if u.retrieval else [])]
 
         if intent == "emergency":
-            answer = self._emergency_answer(ui)
+            answer = self._emergency_answer(ui, u.emergency)
             if not u.emergency and top is not None and conf >= self.settings.answer_threshold:
                 # only the model suspects an emergency: 112 first, then the ordinary answer
                 answer += "\n\n" + self._entry_answer(top.entry_id, lang, ui)
@@ -237,8 +248,11 @@ class Assistant:
                 contact.append(entry.contact.url)
         return " ".join(x for x in [card, why, " · ".join(contact)] if x)
 
-    def _emergency_answer(self, ui: str) -> str:
+    def _emergency_answer(self, ui: str, kinds: list[str] | None = None) -> str:
         head = _(ui, "This looks like an emergency. Call 112 now.")
+        specific = [_(ui, EMERGENCY_ADVICE[k]) for k in (kinds or []) if k in EMERGENCY_ADVICE]
+        if specific:
+            head += "\n" + "\n".join(specific)
         entry = self.corpus.get("faq.emergency_numbers")
         if entry and entry.block(ui):
             return head + "\n\n" + entry.block(ui).answer.strip()

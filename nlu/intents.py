@@ -164,7 +164,10 @@ class RasaIntentClassifier:
         return aliases.get(name, "out_of_scope")
 
     def parse(self, text: str) -> dict:
-        req = urllib.request.Request(self.url, data=json.dumps({"text": text}).encode(),
+        from nlu.pii import mask
+
+        # text leaving the process is masked (IIN, phones, cards, e-mails)
+        req = urllib.request.Request(self.url, data=json.dumps({"text": mask(text)}).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - configured URL
             return json.loads(resp.read().decode())

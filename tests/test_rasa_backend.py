@@ -46,6 +46,13 @@ def test_rasa_intents_are_mapped_onto_ours(rasa_server):
     assert appeal_type.name == "complaint"
 
 
+def test_text_sent_to_rasa_is_masked(rasa_server):
+    url, seen = rasa_server
+    RasaIntentClassifier(url).predict("мой ИИН 900101300126, телефон +7 701 123 45 67")
+    assert "900101300126" not in seen[-1] and "123 45 67" not in seen[-1]
+    assert "[IIN" in seen[-1] and "[PHONE" in seen[-1]
+
+
 def test_assistant_uses_rasa_when_configured_and_falls_back_when_down(rasa_server, small_settings):
     from bot.assistant import Assistant
 

@@ -1,0 +1,135 @@
+"""Understanding: language, emergencies, intents, appeal types, routing rules from data."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from knowledge.corpus import load_corpus
+from knowledge.routing import Router
+from nlu.emergency import emergency_kinds
+from nlu.entities import find_phones
+from nlu.language import detect_language
+from nlu.rasa_format import read_nlu_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("Сәлеметсіз бе, ЭЦҚ қалай аламын?", "kk"),
+    ("балама балабакшадан орын керек", "kk"),           # Kazakh on a Russian keyboard
+    ("otinish qalai jazamyn", "kk"),                   # informal Latin
+    ("Ötiniş qalai beremin", "kk"),                    # 2021 Latin alphabet
+    ("Как получить справку о несудимости?", "ru"),
+    ("Не горит фонарь", "ru"),
+    ("kak poluchit spravku", "ru"),
+    ("How do I get a digital signature?", "en"),
+])
+def test_language(text, lang):
+    assert detect_language(text) == lang
+
+
+def test_previous_language_decides_a_one_word_message():
+    assert detect_language("ок", previous="kk") == "kk"
+    assert detect_language("ок", previous="ru") == "ru"
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("Үйде өрт шықты!", "fire"), ("ört shyqty komek", "fire"), ("у нас пожар в подъезде", "fire"),
+    ("газ иісі шығып тұр", "gas"), ("uide gaz iisi shygyp tur", "gas"), ("пахнет газом на кухне", "gas"),
+    ("помогите сосед бьет жену", "violence"), ("күйеуім пышақпен қорқытып тұр", "violence"),
+    ("человек не дышит", "medical"), ("анам есінен танып қалды", "medical"),
+    ("жить не хочу", "self_harm"), ("мен өлгім келеді", "self_harm"), ("omir surgim kelmeidi", "self_harm"),
+    ("дочь пропала, не могу найти", "lost_person"), ("балам жоғалып кетті", "lost_person"),
+])
+def test_emergency_lexicon_in_any_spelling(text, kind):
+    assert kind in emergency_kinds(text)
+
+
+@pytest.mark.parametrize("text", [
+    "у нас во дворе не горит фонарь", "какой номер скорой помощи", "МЧС чем занимается",
+    "если пахнет газом куда звонить", "скорая ехала два часа, хочу пожаловаться", "как получить ЭЦП",
+])
+def test_emergency_lexicon_leaves_ordinary_questions_alone(text):
+    assert emergency_kinds(text) == []
+
+
+def test_training_data_is_rasa_format_with_enough_examples():
+    data = read_nlu_dir(ROOT / "nlu" / "data")
+    for intent in ("faq", "channel", "appeal", "status", "operator", "smalltalk", "out_of_scope", "emergency"):
+        assert len(data.intents[intent]) >= 80, intent  # >= 40 per language, two languages
+    for t in ("statement", "complaint", "proposal", "request", "feedback", "report"):
+        assert len(data.intents[f"appeal_{t}"]) >= 70
+    raw = yaml.safe_load((ROOT / "nlu" / "data" / "intents_kk.yml").read_text(encoding="utf-8"))
+    assert raw["version"] == "3.1" and all("examples" in i for i in raw["nlu"] if "intent" in i)
+
+
+def test_intents_and_appeal_types_in_both_languages(assistant):
+    cases = [
+        ("Сәлеметсіз бе!", "smalltalk"), ("Здравствуйте", "smalltalk"),
+        ("операторға қосыңызшы", "operator"), ("соедините с живым человеком", "operator"),
+        ("менің өтінішім қай жерде, ЕТ-2026-000123", "status"), ("какой статус у обращения ЕТ-2026-000045", "status"),
+        ("футбол кім ұтты кеше", "out_of_scope"), ("какая погода завтра", "out_of_scope"),
+        ("үйде өрт!", "emergency"), ("помогите, человек не дышит", "emergency"),
+    ]
+    for text, intent in cases:
+        assert assistant.ask(text)["intent"] == intent, text
+    complaint = assistant.ask("Хочу подать жалобу на бездействие акимата: полгода не ремонтируют дорогу")
+    assert complaint["intent"] == "appeal" and complaint["appeal_type"] == "complaint"
+    assert complaint["channel"] == "e_otinish"
+
+
+def test_emergency_is_answered_first_with_112_and_the_service(assistant):
+    out = assistant.ask("Үйде газ иісі шығып тұр")
+    assert out["intent"] == "emergency" and out["channel"] == "emergency_112"
+    first = out["answer"].split("\n")[0]
+    assert "112" in first and "104" in out["answer"].split("\n\n")[0]
+
+
+def test_abuse_gets_a_short_polite_answer_without_echo(assistant):
+    out = assistant.ask("ты тупой бот, идиот")
+    assert out["intent"] == "out_of_scope"
+    assert "идиот" not in out["answer"] and "тупой" not in out["answer"]
+
+
+@pytest.mark.parametrize("text,channel,agency", [
+    ("на нашей улице не горят фонари уже неделю, куда сообщить?", "contact_center", "akimat"),
+    ("как получить справку о несудимости", "egov_portal", None),
+    ("мне 75 лет, интернета нет, как оформить пенсию?", "psc", "labour_social"),
+    ("чиновник требует взятку за справку, куда сообщить", "helpline", None),
+    ("хочу записаться на приём к акиму города", "personal_reception", None),
+])
+def test_channel_advice(assistant, text, channel, agency):
+    out = assistant.ask(text)
+    assert out["channel"] == channel, out
+    if agency:
+        assert out["agency"] == agency
+
+
+def test_routing_rules_are_data(tmp_path):
+    root = tmp_path / "corpus"
+    shutil.copytree(ROOT / "knowledge" / "corpus", root)
+    routing = yaml.safe_load((root / "routing.yml").read_text(encoding="utf-8"))
+    corpus = load_corpus(root)
+    text = "на нашей улице не горят фонари"
+    assert Router(routing, corpus).recommend(text, "channel", None, "faq.street_lighting", 0.9).channel == \
+        "contact_center"
+    # an editor sends city problems to the city app instead: no code changes
+    for rule in routing["rules"]:
+        if rule["id"] == "city_problem":
+            rule["channel"] = "mobile_app"
+    rec = Router(routing, corpus).recommend(text, "channel", None, "faq.street_lighting", 0.9)
+    assert rec.channel == "mobile_app" and rec.rule == "city_problem"
+
+
+@given(st.sampled_from(["+7", "8", "7", ""]), st.from_regex(r"7[0-9]{9}", fullmatch=True),
+       st.sampled_from([" ", "-", ""]))
+def test_phone_extraction_property(prefix, digits, sep):
+    if not prefix and not digits.startswith("7"):
+        return
+    body = f"{digits[:3]}{sep}{digits[3:6]}{sep}{digits[6:8]}{sep}{digits[8:]}"
+    found = find_phones(f"мой номер {prefix}{body} звоните")
+    assert found and found[0].value == "+7" + digits
