@@ -20,6 +20,7 @@ from knowledge.embeddings import Embedder, VectorCache, make_embedder
 from knowledge.index import KnowledgeIndex
 from knowledge.retrieval import Retriever, build_index, index_is_current
 from knowledge.routing import Router
+from nlu.appeal_cues import explicit_appeal
 from nlu.emergency import emergency_kinds
 from nlu.entities import find_appeal_numbers
 from nlu.intents import NluModels, Ranked, RasaIntentClassifier, models_are_current, train_models
@@ -90,6 +91,14 @@ class Assistant:
         elif intent.name == "emergency":
             # a weak model-only guess: fall back to the next intent (the lexicon carries recall)
             intent = Ranked([r for r in intent.ranking if r[0] != "emergency"] + [("emergency", intent.confidence)])
+        if intent.name != "emergency":
+            explicit, named_type = explicit_appeal(text)
+            if explicit and not numbers:
+                intent = Ranked([("appeal", max(0.95, intent.confidence if intent.name == "appeal" else 0.0))]
+                                + [r for r in intent.ranking if r[0] != "appeal"])
+                if named_type:
+                    rest = appeal_type.ranking if appeal_type else []
+                    appeal_type = Ranked([(named_type, 0.95)] + [r for r in rest if r[0] != named_type])
         if numbers and intent.name != "emergency" and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
             intent = Ranked([("status", 0.9)] + [r for r in intent.ranking if r[0] != "status"])
         retrieval = None

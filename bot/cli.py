@@ -189,6 +189,142 @@ def cmd_bench(args) -> int:
     return 0
 
 
+# -- conversations, database, appeals ------------------------------------------------------------------
+def _run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def cmd_chat(args) -> int:
+    """A conversation in the terminal against the same engine and database."""
+    import getpass
+
+    from bot.dialogue.setup import build_runtime
+    from bot.messages import Incoming
+
+    settings = _settings(args)
+    assistant = _load_assistant(settings)
+
+    async def main() -> None:
+        rt = await build_runtime(settings, assistant)
+        user = args.user or getpass.getuser()
+        buttons: list = []
+        print("Estu — /help, /lang, /status, /cancel; a number presses a button; Ctrl-D to quit.")
+        try:
+            first = True
+            while True:
+                if first:
+                    msg = Incoming(user_id=user, channel="cli", text="/start")
+                    first = False
+                else:
+                    try:
+                        line = input("> ")
+                    except EOFError:
+                        break
+                    if line.strip().isdigit() and 0 < int(line) <= len(buttons):
+                        msg = Incoming(user_id=user, channel="cli", button=buttons[int(line) - 1].id)
+                    else:
+                        msg = Incoming(user_id=user, channel="cli", text=line)
+                replies = await rt.engine.handle(msg)
+                await rt.worker.run_once()
+                replies += await rt.engine.pending_notifications("cli", user)
+                buttons = []
+                for r in replies:
+                    print(r.text)
+                    for b in r.buttons:
+                        buttons.append(b)
+                        print(f"  [{len(buttons)}] {b.label}")
+        finally:
+            await rt.close()
+
+    _run(main())
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from bot.storage.db import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.db_url)
+    print(f"database at revision head ({settings.public_dict().get('database_url') or 'SQLite in the data dir'})")
+    return 0
+
+
+def cmd_appeals(args) -> int:
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from bot.intake import registry
+    from bot.intake.connectors import OutboxWorker
+    from bot.storage.db import make_engine, sessionmaker, upgrade
+    from bot.storage.models import Appeal
+
+    settings = _settings(args)
+    upgrade(settings.db_url)
+
+    async def main() -> int:
+        db = make_engine(settings.db_url)
+        sessions = sessionmaker(db)
+        try:
+            async with sessions() as session, session.begin():
+                if args.appeals_cmd == "list":
+                    q = select(Appeal).order_by(Appeal.id.desc()).limit(args.limit)
+                    if args.status:
+                        q = q.where(Appeal.status == args.status)
+                    for a in (await session.execute(q)).scalars():
+                        print(f"{a.number}  {a.status:11} {a.appeal_type:9} due {a.due_date}  {a.addressee}")
+                    return 0
+                appeal = (await session.execute(select(Appeal).where(Appeal.number == args.number))).scalar_one_or_none()
+                if appeal is None:
+                    print(f"no appeal {args.number}", file=sys.stderr)
+                    return 1
+                if args.appeals_cmd == "show":
+                    from nlu.pii import mask
+
+                    print(json.dumps({
+                        "number": appeal.number, "status": appeal.status, "type": appeal.appeal_type,
+                        "addressee": appeal.addressee, "due_date": appeal.due_date.isoformat(),
+                        "applicant": f"{appeal.surname} {appeal.name}", "iin": mask(appeal.iin),
+                        "channel": appeal.channel, "text": appeal.text,
+                        "events": [{"at": e.created_at.isoformat(), "status": e.status, "actor": e.actor,
+                                    "note": e.note} for e in appeal.events]}, ensure_ascii=False, indent=2))
+                    return 0
+                new_date = dt.date.fromisoformat(args.new_date) if args.new_date else None
+                try:
+                    await registry.set_status(session, appeal, args.status, actor=args.actor, note=args.note,
+                                              new_due_date=new_date, redirected_to=args.to)
+                except registry.TransitionError as exc:
+                    print(f"estu: {exc}", file=sys.stderr)
+                    return 1
+                print(f"{appeal.number}: {appeal.status}; the citizen will be notified")
+            await OutboxWorker(sessions).run_once()  # pull channels get it now; push channels via serve
+            return 0
+        finally:
+            await db.dispose()
+
+    return _run(main())
+
+
+def cmd_outbox_run(args) -> int:
+    from bot.dialogue.setup import build_runtime
+
+    settings = _settings(args)
+    assistant = _load_assistant(settings)
+
+    async def main() -> int:
+        rt = await build_runtime(settings, assistant)
+        try:
+            n = await rt.worker.run_once()
+            print(f"delivered {n}")
+        finally:
+            await rt.close()
+        return 0
+
+    return _run(main())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="estu", description="Estu — bilingual (kk/ru) citizen assistant")
     p.add_argument("--data-dir", help="index, caches and database (default: ESTU_DATA_DIR or ./var)")
@@ -226,6 +362,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--path", default=str(Path(__file__).resolve().parent.parent / "tests" / "eval"))
     e.add_argument("--markdown", action="store_true", help="print Markdown tables")
     e.set_defaults(func=cmd_eval)
+
+    ch = sub.add_parser("chat", help="talk to Estu in the terminal (same engine and database)")
+    ch.add_argument("--user", help="your identity in the cli channel (default: your login name)")
+    ch.set_defaults(func=cmd_chat)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help="apply Alembic migrations").set_defaults(func=cmd_db_upgrade)
+
+    ap = sub.add_parser("appeals", help="staff: list, show, set-status").add_subparsers(dest="appeals_cmd",
+                                                                                        required=True)
+    al = ap.add_parser("list")
+    al.add_argument("--status")
+    al.add_argument("--limit", type=int, default=50)
+    al.set_defaults(func=cmd_appeals)
+    ash = ap.add_parser("show")
+    ash.add_argument("number")
+    ash.set_defaults(func=cmd_appeals)
+    ss = ap.add_parser("set-status", help="change status (the citizen is notified)")
+    ss.add_argument("number")
+    ss.add_argument("status", help="sent | in_progress | answered | closed | extended | redirected | rejected")
+    ss.add_argument("--note", help="answer text, reason of extension or rejection")
+    ss.add_argument("--new-date", help="extended: the new deadline, YYYY-MM-DD")
+    ss.add_argument("--to", help="redirected: the body it went to")
+    ss.add_argument("--actor", default="staff")
+    ss.set_defaults(func=cmd_appeals)
+
+    ob = sub.add_parser("outbox", help="deliver queued notifications and intake posts").add_subparsers(
+        dest="outbox_cmd", required=True)
+    ob.add_parser("run", help="one delivery round").set_defaults(func=cmd_outbox_run)
 
     bn = sub.add_parser("bench", help="latency and index build time (shipped + synthetic corpora)")
     bn.add_argument("--sizes", default="10000,100000", help="synthetic corpus sizes in passages")

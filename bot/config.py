@@ -36,15 +36,22 @@ class Settings(BaseSettings):
     port: int = 8080
 
     # optional services
-    database_url: str = "sqlite+aiosqlite:///var/estu.db"
+    database_url: str | None = Field(None, description="default: SQLite in the data directory")
     redis_url: str | None = None
     rasa_url: str | None = None
+    intake_url: str | None = Field(None, description="post registered appeals here (HTTP connector); none: built-in registry")
     telegram_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'estu.db').resolve()}"
 
     @property
     def index_dir(self) -> Path:

@@ -58,3 +58,34 @@ async def test_long_text_within_limit_is_answered(client):
 async def test_unknown_route_is_json_404(client):
     resp = await client.get("/nope")
     assert resp.status == 404
+
+
+# -- the dialogue over HTTP ---------------------------------------------------------------------------
+@pytest.fixture
+async def chat_client(aiohttp_client, settings, assistant, tmp_path):
+    s = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'web.db'}"})
+    return await aiohttp_client(create_app(s, assistant))
+
+
+async def test_messages_api_conversation_and_notifications(chat_client):
+    c = chat_client
+    r = await c.post("/api/v1/messages", json={"user_id": "w1", "text": "/start"})
+    body = await r.json()
+    assert r.status == 200 and "Estu" in body["replies"][0]["text"]
+    assert any(b["id"] == "lang:kk" for rep in body["replies"] for b in rep["buttons"])
+    r = await c.post("/api/v1/messages", json={"user_id": "w1", "button": "lang:kk"})
+    assert "қазақшаға" in (await r.json())["replies"][0]["text"]
+    r = await c.post("/api/v1/messages", json={"user_id": "w1", "text": "ЭЦҚ-ны қалай аламын?"})
+    reply = (await r.json())["replies"][0]
+    assert "Дереккөз" in reply["text"] and any(b["id"].startswith("fb:") for b in reply["buttons"])
+    r = await c.get("/api/v1/notifications", params={"user_id": "w1"})
+    assert (await r.json())["replies"] == []
+
+
+@pytest.mark.parametrize("payload", [
+    {"text": "hi"}, {"user_id": "", "text": "hi"}, {"user_id": "x"}, {"user_id": "x", "text": 5},
+    {"user_id": 7, "text": "hi"},
+])
+async def test_messages_api_rejects_bad_bodies(chat_client, payload):
+    r = await chat_client.post("/api/v1/messages", json=payload)
+    assert r.status == 400 and "error" in await r.json()

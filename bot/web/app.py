@@ -14,6 +14,9 @@ from bot.logging import get_logger
 log = get_logger("estu.web")
 ASSISTANT = web.AppKey("assistant", Assistant)
 SETTINGS = web.AppKey("settings", Settings)
+RUNTIME = web.AppKey("runtime", object)
+STOP = web.AppKey("stop", object)
+WORKER_TASK = web.AppKey("worker_task", object)
 MAX_BODY = 64 * 1024
 
 
@@ -67,10 +70,74 @@ async def ask(request: web.Request) -> web.Response:
     return web.json_response(result, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
-def create_app(settings: Settings, assistant: Assistant) -> web.Application:
+async def messages(request: web.Request) -> web.Response:
+    """``{"user_id", "text"}`` or ``{"user_id", "button"}`` → ``{"replies": [...]}`` (web chat, tests)."""
+    runtime = request.app.get(RUNTIME)
+    if runtime is None:
+        return _error(503, "the dialogue engine is not running")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return _error(413, f"request body larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _error(400, 'body must be JSON: {"user_id": "...", "text": "..."} or {"user_id", "button"}')
+    if not isinstance(body, dict) or not isinstance(body.get("user_id"), str) or not body["user_id"].strip():
+        return _error(400, 'field "user_id" (a non-empty string) is required')
+    text, button = body.get("text"), body.get("button")
+    if text is not None and not isinstance(text, str) or button is not None and not isinstance(button, str):
+        return _error(400, '"text" and "button" must be strings')
+    if text is None and button is None:
+        return _error(400, 'one of "text" or "button" is required')
+    from bot.messages import Incoming
+
+    channel = body.get("channel") if body.get("channel") in ("web", "api", "test") else "web"
+    replies = await runtime.engine.handle(Incoming(user_id=body["user_id"][:128], channel=channel, text=text,
+                                                   button=button, language_hint=body.get("language")))
+    return web.json_response({"replies": [r.to_dict() for r in replies]},
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def notifications(request: web.Request) -> web.Response:
+    """Pending notifications (appeal status changes) for a web-chat user."""
+    runtime = request.app.get(RUNTIME)
+    user_id = request.query.get("user_id", "")
+    if runtime is None or not user_id:
+        return _error(400, "user_id is required")
+    await runtime.worker.run_once()
+    replies = await runtime.engine.pending_notifications(request.query.get("channel", "web"), user_id)
+    return web.json_response({"replies": [r.to_dict() for r in replies]},
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def _start_runtime(app: web.Application) -> None:
+    import asyncio
+
+    from bot.dialogue.setup import build_runtime
+
+    runtime = await build_runtime(app[SETTINGS], app[ASSISTANT])
+    app[RUNTIME] = runtime
+    app[STOP] = asyncio.Event()
+    app[WORKER_TASK] = asyncio.create_task(runtime.worker.run_forever(stop=app[STOP]))
+
+
+async def _stop_runtime(app: web.Application) -> None:
+    if STOP in app:
+        app[STOP].set()
+        await app[WORKER_TASK]
+    if RUNTIME in app:
+        await app[RUNTIME].close()
+
+
+def create_app(settings: Settings, assistant: Assistant, with_dialogue: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app[ASSISTANT] = assistant
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/v1/ask", ask)
+    app.router.add_post("/api/v1/messages", messages)
+    app.router.add_get("/api/v1/notifications", notifications)
+    if with_dialogue:
+        app.on_startup.append(_start_runtime)
+        app.on_cleanup.append(_stop_runtime)
     return app

@@ -1,0 +1,1 @@
+"""The channel-neutral dialogue engine: a router per feature, state persisted per conversation."""

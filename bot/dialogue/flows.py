@@ -1,0 +1,264 @@
+"""Feature routers: commands, emergencies, buttons, and answers by intent."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.dialogue.engine import Context, Router
+from bot.intake import registry
+from bot.messages import Button, Card, Reply
+from bot.storage.models import Feedback, Handoff
+from nlu.entities import find_appeal_numbers
+
+commands = Router("commands")
+emergency = Router("emergency")
+buttons = Router("buttons")
+answers = Router("answers")
+
+FORM_EMERGENCY_MODEL_THRESHOLD = 0.8
+COMMANDS = {"/start", "/help", "/lang", "/cancel", "/status", "/operator", "/back"}
+
+
+def help_text(ctx: Context) -> str:
+    return ctx.t("Hello! I am Estu, the citizen assistant. I answer questions about public services, tell you which "
+                 "channel and agency to contact, help you file an appeal (statement, complaint, proposal, request, "
+                 "feedback, report) and can connect you to an operator. Write in Kazakh or Russian.")
+
+
+def help_buttons(ctx: Context) -> list[Button]:
+    return [Button("menu:appeal", ctx.t("File an appeal")), Button("menu:status", ctx.t("My appeals")),
+            Button("act:operator", ctx.t("Operator")), Button("lang:kk" if ctx.lang == "ru" else "lang:ru",
+                                                               "Қазақша" if ctx.lang == "ru" else "Русский")]
+
+
+def lang_buttons() -> list[Button]:
+    return [Button("lang:kk", "Қазақша"), Button("lang:ru", "Русский")]
+
+
+def _command(ctx: Context) -> str | None:
+    if ctx.text.startswith("/"):
+        return ctx.text.split()[0].split("@")[0].lower()
+    return None
+
+
+@commands.handler
+async def on_command(ctx: Context):
+    cmd = _command(ctx)
+    button = ctx.incoming.button or ""
+    if button.startswith("lang:"):
+        lang = button.split(":", 1)[1]
+        if lang in ("kk", "ru"):
+            ctx.set_lang(lang)
+            ctx.user.language = lang
+            out = [Reply(ctx.t("Language switched to Russian.") if lang == "ru" else ctx.t("Language switched to "
+                                                                                              "Kazakh."))]
+            from bot.intake.form import resume_prompt
+
+            return out + resume_prompt(ctx)
+    if cmd is None and button not in ("menu:status", "act:operator", "form:cancel"):
+        return None
+    if cmd in ("/start", "/help"):
+        replies = [Reply(help_text(ctx), buttons=help_buttons(ctx))]
+        if cmd == "/start" and not ctx.user.language:
+            replies.append(Reply(ctx.t("Choose a language:"), buttons=lang_buttons()))
+        return replies
+    if cmd == "/lang":
+        return [Reply(ctx.t("Choose a language:"), buttons=lang_buttons())]
+    if cmd == "/cancel" or button == "form:cancel":
+        had_form = bool(ctx.state.get("flow"))
+        ctx.conversation.state = {}
+        return [Reply(ctx.t("Cancelled. Nothing was sent.") if had_form else ctx.t("There is nothing to cancel."),
+                      buttons=help_buttons(ctx))]
+    if cmd == "/status" or button == "menu:status":
+        return await status_reply(ctx)
+    if cmd == "/operator" or button == "act:operator":
+        return await operator_reply(ctx, "citizen_request")
+    if cmd == "/back":
+        return None  # handled by the form router
+    if cmd not in COMMANDS:
+        return [Reply(ctx.t("I do not know this command. Try /help."))]
+    return None
+
+
+@emergency.handler
+async def on_emergency(ctx: Context):
+    if not ctx.text or ctx.text.startswith("/"):
+        return None
+    u = ctx.understand()
+    if u.intent.name != "emergency":
+        return None
+    in_form = ctx.state.get("flow") == "appeal"
+    if in_form and not u.emergency and u.intent.confidence < FORM_EMERGENCY_MODEL_THRESHOLD:
+        # inside a form, names and addresses are not emergencies unless the lexicon or a confident model says so
+        return None
+    ctx.meta.update(intent="emergency", confidence=u.intent.confidence, answer_status="emergency")
+    text = ctx.engine.assistant._emergency_answer(ctx.lang, u.emergency)
+    replies = [Reply(text, links=["tel:112"])]
+    if ctx.state.get("flow") == "appeal":
+        replies.append(Reply(ctx.t("Your appeal draft is saved. When you are safe, we can continue.")))
+    return replies
+
+
+async def status_reply(ctx: Context, number: str | None = None) -> list[Reply]:
+    ctx.meta.update(intent="status")
+    session, user = ctx.session, ctx.user
+    if number:
+        appeal = await registry.find_own(session, number, user.channel, user.external_id)
+        if appeal is None:
+            return [Reply(ctx.t("I found no appeal {number} filed from this chat. Only the person who filed an appeal "
+                                "can see it, from the same chat.", number=number))]
+        return [Reply(describe_appeal(ctx, appeal))]
+    own = await registry.list_own(session, user)
+    if not own:
+        return [Reply(ctx.t("You have no appeals filed through Estu in this chat yet."),
+                      buttons=[Button("menu:appeal", ctx.t("File an appeal"))])]
+    lines = [ctx.t("Your appeals:")] + [
+        f"{a.number} — {registry.status_label(a.status, ctx.lang)}, {ctx.t('deadline')} {a.due_date:%d.%m.%Y}"
+        for a in own]
+    return [Reply("\n".join(lines))]
+
+
+def describe_appeal(ctx: Context, appeal) -> str:
+    lines = [ctx.t("Appeal {number}", number=appeal.number),
+             f"{ctx.t('Status')}: {registry.status_label(appeal.status, ctx.lang)}",
+             f"{ctx.t('Addressee')}: {appeal.addressee}",
+             f"{ctx.t('Deadline')}: {appeal.due_date:%d.%m.%Y}"]
+    for ev in appeal.events[-5:]:
+        note = f" — {ev.note}" if ev.note else ""
+        lines.append(f"· {ev.created_at:%d.%m.%Y} {registry.status_label(ev.status, ctx.lang)}{note}")
+    return "\n".join(lines)
+
+
+async def operator_reply(ctx: Context, reason: str) -> list[Reply]:
+    ctx.meta.update(intent="operator", answer_status="handed_off")
+    existing = (await ctx.session.execute(select(Handoff).where(Handoff.conversation_id == ctx.conversation.id,
+                                                                Handoff.closed_at.is_(None)))).first()
+    if existing is None:
+        ctx.session.add(Handoff(conversation_id=ctx.conversation.id, reason=reason))
+        ctx.conversation.status = "waiting_operator"
+    return [Reply(ctx.t("I will pass the conversation to a human operator. Please describe your question in one "
+                        "message; the operator will see our whole conversation."))]
+
+
+@buttons.handler
+async def on_button(ctx: Context):
+    b = ctx.incoming.button
+    if not b:
+        return None
+    a = ctx.engine.assistant
+    if b.startswith("fb:"):
+        _, verdict, entry_id = (b.split(":", 2) + ["", ""])[:3]
+        ctx.session.add(Feedback(conversation_id=ctx.conversation.id, entry_id=entry_id or None,
+                                 helpful=verdict == "yes"))
+        ctx.meta.update(answer_status="feedback_positive" if verdict == "yes" else "feedback_negative")
+        if verdict == "yes":
+            return [Reply(ctx.t("Thank you! Glad it helped."))]
+        negatives = int(ctx.state.get("negative_feedback", 0)) + 1
+        ctx.state["negative_feedback"] = negatives
+        return [Reply(ctx.t("Sorry it did not help. You can rephrase the question, or I can connect you to an "
+                            "operator."), buttons=[Button("act:operator", ctx.t("Operator"))])]
+    if b.startswith("pick:"):
+        entry_id = b.split(":", 1)[1]
+        if a.corpus.get(entry_id) is None:
+            return [Reply(ctx.t("This option is no longer available. Please ask again."))]
+        return [answer_reply(ctx, entry_id, intent="faq", confidence=None)]
+    if b == "menu:appeal":
+        from bot.intake.form import start_form
+
+        return start_form(ctx, initial_text=None)
+    return None
+
+
+def answer_reply(ctx: Context, entry_id: str, intent: str, confidence: float | None, card: Card | None = None) -> Reply:
+    a = ctx.engine.assistant
+    ctx.meta.update(intent=intent, confidence=confidence, entry_id=entry_id, answer_status="answered")
+    text = a._entry_answer(entry_id, ctx.lang, ctx.lang)
+    entry = a.corpus.get(entry_id)
+    links = [entry.url] if entry and entry.url else []
+    return Reply(text, buttons=[Button(f"fb:yes:{entry_id}", ctx.t("Helpful")),
+                                Button(f"fb:no:{entry_id}", ctx.t("Not helpful"))], links=links, card=card)
+
+
+def channel_card(ctx: Context, rec) -> Card | None:
+    a = ctx.engine.assistant
+    if not rec.channel:
+        return None
+    entry = a.corpus.get(f"channel.{rec.channel}")
+    title = a._title(f"channel.{rec.channel}", ctx.lang) if entry else rec.channel
+    contact = []
+    if entry and entry.contact:
+        c = entry.contact
+        contact += [x for x in (c.phone, c.url) if x]
+        if c.hours and getattr(c.hours, ctx.lang, None):
+            contact.append(getattr(c.hours, ctx.lang))
+    alternative = None
+    if rec.channel in ("egov_portal", "e_otinish", "online_reception", "mobile_app", "contact_center"):
+        alt = "psc" if rec.channel == "egov_portal" else "manual_submission"
+        alternative = ctx.t("Without internet: {channel}.", channel=a._title(f"channel.{alt}", ctx.lang))
+    return Card(title=title, why=(rec.why or {}).get(ctx.lang, ""), contact=contact, alternative=alternative)
+
+
+def card_text(ctx: Context, card: Card) -> str:
+    parts = [ctx.t("Recommended channel: {channel}.", channel=card.title)]
+    if card.why:
+        parts.append(card.why)
+    if card.contact:
+        parts.append(" · ".join(card.contact))
+    if card.alternative:
+        parts.append(card.alternative)
+    return "\n".join(parts)
+
+
+@answers.handler
+async def on_text(ctx: Context):
+    if not ctx.text:
+        if ctx.incoming.attachments:
+            return [Reply(ctx.t("I received the file. To attach files to an appeal, start an appeal first."),
+                          buttons=[Button("menu:appeal", ctx.t("File an appeal"))])]
+        return [Reply(ctx.t("Please write your question in words: I could not find any text in the message."))]
+    a = ctx.engine.assistant
+    u = ctx.understand()
+    intent = u.intent.name
+    s = a.settings
+    if intent == "status" or u.appeal_numbers:
+        return await status_reply(ctx, u.appeal_numbers[0] if u.appeal_numbers else None)
+    if intent == "operator":
+        return await operator_reply(ctx, "citizen_request")
+    if intent == "smalltalk":
+        ctx.meta.update(intent="smalltalk")
+        return [Reply(a.ask(ctx.text, previous_language=ctx.lang)["answer"], buttons=help_buttons(ctx))]
+    if intent == "out_of_scope":
+        ctx.meta.update(intent="out_of_scope", answer_status="out_of_scope")
+        return [Reply(ctx.t("I can only help with questions about public services and appeals to state bodies. For "
+                            "example: how to get a digital signature, where to complain about a broken street lamp, "
+                            "or how to file an appeal."))]
+    if intent == "appeal":
+        from bot.intake.form import start_form
+
+        return start_form(ctx, initial_text=ctx.text)
+    # faq / channel
+    r = u.retrieval
+    top = r.top if r else None
+    conf = r.confidence if r else 0.0
+    appeal_type = u.appeal_type.name if u.appeal_type else None
+    rec = a.router.recommend(ctx.text, intent, appeal_type, top.entry_id if top else None, conf)
+    if top is not None and conf >= s.answer_threshold:
+        ctx.state["low_confidence"] = 0
+        card = channel_card(ctx, rec) if intent == "channel" else None
+        reply = answer_reply(ctx, top.entry_id, intent, conf, card)
+        if card:
+            reply.text = card_text(ctx, card) + "\n\n" + reply.text
+        return [reply]
+    if top is not None and conf >= s.clarify_threshold and len(r.hits) > 1:
+        ctx.meta.update(intent=intent, confidence=conf, answer_status="clarified")
+        return [Reply(ctx.t("Did you mean one of these?"),
+                      buttons=[Button(f"pick:{h.entry_id}", a._title(h.entry_id, ctx.lang)) for h in r.hits[:2]]
+                      + [Button("act:operator", ctx.t("Operator"))])]
+    lows = int(ctx.state.get("low_confidence", 0)) + 1
+    ctx.state["low_confidence"] = lows
+    ctx.meta.update(intent=intent, confidence=conf, answer_status="low_confidence" if top else "no_answer")
+    options = [Button("act:operator", ctx.t("Operator"))]
+    card = channel_card(ctx, rec)
+    text = ctx.t("I am not sure I understood. You can rephrase the question, contact {channel}, or ask for a human "
+                 "operator.", channel=card.title if card else "E-otinish")
+    return [Reply(text, buttons=options, card=card)]

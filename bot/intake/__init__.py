@@ -1,0 +1,1 @@
+"""E-otinish-style appeal intake: the form, registration, deadlines, statuses, connectors."""

@@ -1,0 +1,65 @@
+"""Explicit wishes to file an appeal ("хочу подать жалобу", "шағым бергім келеді").
+
+When a citizen says in so many words that they want to file, write or send an appeal of a
+named type, that decides the intent (``appeal``) and the type, whatever the classifier thinks.
+Patterns match the normalised text (any spelling, see :mod:`nlu.normalize`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from nlu.normalize import fold, normalize
+
+_TYPE_STEMS = {
+    "complaint": r"(жалоб\w*|шагым\w*|shagym\w*)",
+    "statement": r"(заявлени\w*|арыз\w*)",
+    "proposal": r"(предложени\w*|усыныс\w*)",
+    "request": r"(запрос\w*|сурау\s*салу\w*|сурау\w*)",
+    "feedback": r"(отклик\w*|ун\s*кату\w*|пикир\w*)",
+    "report": r"(сообщени\w*|хабар\w*)",
+    None: r"(обращени\w*|отиниш\w*|жолданым\w*)",
+}
+_RU_WANT = r"(хочу|хотим|хотела?|буду|давайте|помогите|прошу\s+принять|решил[аи]?)"
+_RU_VERB = (r"(подать|подам|подаю|подайте|написать|напишу|напишите|оставить|оставлю|оставьте|отправить|отправлю|"
+            r"отправьте|направить|направлю|направьте|зарегистрировать|зарегистрируйте|оформить|оформите|составить)")
+_KK_VERB = r"(бер|жаз|жибер|калдыр|тирке|тусир|жолда)\w*"
+_KK_WANT = r"\b(бер|жаз|жибер|калдыр|тирке|тусир|жолда)\w*(гым|гим|кым|ким)\s*келеди|\b(бер|жаз|жибер|калдыр|тирке|тусир|жолда)\w*(амын|емин|мын|мин|еиин|аиын|иин)\b"
+
+
+def _compile():
+    out = []
+    for t, stem in _TYPE_STEMS.items():
+        ru = rf"\b{_RU_WANT}\s+(\w+\s+){{0,2}}{_RU_VERB}\s+(\w+\s+){{0,2}}{stem}"
+        ru2 = rf"\b{_RU_VERB}\s+(\w+\s+){{0,1}}{stem}"  # "подать жалобу", "оформите сообщение"
+        kk = rf"\b{stem}\s+(\w+\s+){{0,2}}{_KK_VERB}"
+        out.append((t, re.compile(fold(ru))))
+        out.append((t, re.compile(fold(kk))))
+        out.append((t, re.compile(fold(ru2))))
+    return out
+
+
+_PATTERNS = _compile()
+_KK_WANT_RE = re.compile(fold(_KK_WANT))
+_QUESTION = re.compile(fold(r"\b(как|где|куда|можно|калаи|кандаи|каида|кашан|сколько|канша|ма|ме|ба|бе|па|пе|керек)\b"))
+
+
+_WISH = re.compile(fold(r"\b(хочу|хотим|хотела?|прошу|давайте|оформите|примите|\w+(гым|гим|кым|ким)\s*келеди)\b"))
+
+
+def explicit_appeal(text: str) -> tuple[bool, str | None]:
+    """(True, type or None) when the text says the person wants to file an appeal now."""
+    norm = normalize(text)
+    if _QUESTION.search(norm) and not _WISH.search(norm):
+        return False, None  # "как подать жалобу?", "шағым қалай беремін?": a how-to question
+    for appeal_type, pat in _PATTERNS:
+        m = pat.search(norm)
+        if not m:
+            continue
+        is_kazakh_pattern = not pat.pattern.startswith(fold(r"\b" + _RU_WANT)) and \
+            not pat.pattern.startswith(fold(r"\b" + _RU_VERB))
+        # Kazakh: the verb must carry a wish or first-person future ("бергім келеді", "жазамын", "берейін")
+        if is_kazakh_pattern and not _KK_WANT_RE.search(norm[m.start():m.end() + 25]):
+            continue
+        return True, appeal_type
+    return False, None
