@@ -23,6 +23,7 @@ index: install
 	$(BIN)/estu kb build
 
 run: index
+	$(BIN)/estu db upgrade
 	$(BIN)/estu serve
 
 test: index

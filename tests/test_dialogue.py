@@ -343,3 +343,33 @@ async def test_outbox_survives_a_restart(settings, assistant, tmp_path, flaky_in
         assert list(flaky_intake["accepted"]) == [f"appeal-{number}"]
     finally:
         await second.close()
+
+
+async def test_every_status_change_is_an_event_and_a_notification(rt):
+    number, _ = await file_appeal(Chat(rt, user="life"))
+    async with rt.sessions() as s, s.begin():
+        appeal = (await s.execute(select(Appeal).where(Appeal.number == number))).scalar_one()
+        await registry.set_status(s, appeal, "sent", actor="op")
+        await registry.set_status(s, appeal, "redirected", actor="op", redirected_to="Управление образования")
+        await registry.set_status(s, appeal, "answered", actor="op", note="Ответ: ремонт запланирован")
+        with pytest.raises(registry.TransitionError):
+            await registry.set_status(s, appeal, "in_progress", actor="op")   # answered → in_progress is not allowed
+        await registry.set_status(s, appeal, "closed", actor="op")
+        events = (await s.execute(select(AppealEvent.status, AppealEvent.actor).where(
+            AppealEvent.appeal_id == appeal.id).order_by(AppealEvent.id))).all()
+    assert [e[0] for e in events] == ["registered", "sent", "redirected", "answered", "closed"]
+    await rt.worker.run_once()
+    notes = text(await rt.engine.pending_notifications("test", "life"))
+    for word in ("направлено адресату", "перенаправлено", "Управление образования", "ремонт запланирован", "закрыто"):
+        assert word in notes
+
+
+async def test_rejection_needs_a_motivated_reason(rt):
+    number, _ = await file_appeal(Chat(rt, user="rej"))
+    async with rt.sessions() as s, s.begin():
+        appeal = (await s.execute(select(Appeal).where(Appeal.number == number))).scalar_one()
+        with pytest.raises(registry.TransitionError):
+            await registry.set_status(s, appeal, "rejected", actor="op")
+        await registry.set_status(s, appeal, "rejected", actor="op", note="Вопрос не входит в компетенцию органа")
+    await rt.worker.run_once()
+    assert "отказано" in text(await rt.engine.pending_notifications("test", "rej"))
