@@ -23,7 +23,9 @@ from nlu.stemming import stem, stem_kk, stem_ru
 from nlu.synonyms import canonical_tokens
 
 HNSW_THRESHOLD = 20_000
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
+BM25_K1 = 1.2
+BM25_B = 0.2
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,10 @@ def query_tokens(text: str) -> list[str]:
 
 class LexicalIndex:
     def __init__(self, token_lists: list[list[str]]) -> None:
-        self.bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        # b=0.2: passages are short phrasings of very different lengths; strong length normalisation
+        # hurt. Chosen on the leave-one-out self-test of the corpus (kk 0.716 → 0.796, ru 0.634 → 0.722
+        # top-1 against b=0.75), not on the evaluation set.
+        self.bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
         # an empty passage would break bm25s; give it a token that never matches
         self.bm25.index([t or ["\x00"] for t in token_lists], show_progress=False)
         self.size = len(token_lists)
