@@ -1,0 +1,328 @@
+"""The legal-deadline calculator: rules as data, Kazakhstan's working days, counting conventions.
+
+Expected dates are counted by hand in the comments. The conventions and their sources are in
+docs/legal.md, "Computing terms".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.intake.deadlines import (
+    OVERRIDES_FILE,
+    RULES_FILE,
+    DeadlineRule,
+    WorkingCalendar,
+    due_date,
+    extended_due_date,
+    load_rules,
+    rule_for,
+)
+
+D = dt.date
+ALMATY = ZoneInfo("Asia/Almaty")
+UTC = dt.timezone.utc
+CAL = WorkingCalendar()                     # the shipped overrides
+RULES = load_rules()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """Only weekends and the `holidays` package, no overrides."""
+    return WorkingCalendar(tmp_path_factory.mktemp("none") / "missing.yml")
+
+
+# --- rules are data, with citations ---------------------------------------------------------
+
+def test_shipped_rules_and_citations():
+    default, request = RULES["default"], RULES["request"]
+    assert (default.days, default.unit, default.extension_max_months) == (15, "working", 2)
+    assert (request.days, request.unit) == (15, "calendar")
+    for rule in RULES.values():
+        assert rule.citation["ru"].strip() and rule.citation["kk"].strip()
+        assert rule.citation["url"].startswith("https://adilet.zan.kz/")
+    assert "ст. 76" in default.citation["ru"] and "76-бап" in default.citation["kk"]
+    assert "K2000000350" in default.citation["url"] and "Z1500000401" in request.citation["url"]
+
+
+def test_a_type_without_its_own_term_uses_default():
+    for t in ("statement", "complaint", "proposal", "feedback", "report", "no-such-type", None):
+        assert rule_for(t, RULES) is RULES["default"]
+    assert rule_for("request", RULES) is RULES["request"]
+    assert due_date(D(2026, 11, 16), "complaint", CAL) == due_date(D(2026, 11, 16), "default", CAL)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("rules: {request: {days: 15, unit: calendar, citation: {ru: a, kk: b, url: c}}}", "default"),
+    ("rules: {default: {days: 0, unit: working, citation: {ru: a, kk: b, url: c}}}", "positive"),
+    ("rules: {default: {days: 15, unit: weeks, citation: {ru: a, kk: b, url: c}}}", "unit"),
+    ("rules: {default: {days: 15, unit: working, citation: {ru: a, url: c}}}", "kk"),
+    ("rules: {default: {days: 15, unit: working, extension_max_months: 0, citation: {ru: a, kk: b, url: c}}}",
+     "extension"),
+])
+def test_bad_rules_are_rejected(tmp_path, body, message):
+    p = tmp_path / "rules.yml"
+    p.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_rules(p)
+
+
+def test_rules_from_another_file(tmp_path):
+    p = tmp_path / "rules.yml"
+    p.write_text("rules:\n  default: {days: 3, unit: working, extension_max_months: null,\n"
+                 "            citation: {ru: тест, kk: тест, url: 'https://example.org'}}\n", encoding="utf-8")
+    rules = load_rules(p)
+    assert set(rules) == {"default"} and rules["default"].extension_max_months is None
+    # Fri 20 Nov 2026 + 3 working days: 23, 24, 25 Nov
+    assert due_date(D(2026, 11, 20), "request", CAL, rules) == D(2026, 11, 25)
+    assert load_rules() == load_rules(RULES_FILE)
+
+
+# --- the calendar: what the package gives and what the overrides add -------------------------
+
+def test_holidays_package_has_the_2025_2026_calendar(plain):
+    """Pins what calendar_overrides.yml relies on the package for. An older package would fail here."""
+    off = [D(2025, 1, 1), D(2025, 1, 2), D(2025, 1, 3), D(2025, 1, 7), D(2025, 3, 10), D(2025, 3, 24),
+           D(2025, 3, 25), D(2025, 6, 6), D(2025, 7, 7), D(2025, 9, 1), D(2025, 10, 27), D(2025, 12, 16),
+           D(2026, 1, 1), D(2026, 1, 2), D(2026, 1, 7), D(2026, 3, 9), D(2026, 3, 23), D(2026, 3, 24),
+           D(2026, 3, 25), D(2026, 5, 1), D(2026, 5, 7), D(2026, 5, 11), D(2026, 5, 27), D(2026, 7, 6),
+           D(2026, 10, 26), D(2026, 12, 16)]
+    for d in off:
+        assert not plain.is_working_day(d), d
+    # no Constitution Day in 2026 (moved to 15 March from 2027); the old 31 Aug 2026 day off is gone
+    assert plain.is_working_day(D(2026, 8, 31))
+    # 31 December is a working day; no transfer in 2026
+    assert plain.is_working_day(D(2025, 12, 31)) and plain.is_working_day(D(2026, 12, 31))
+
+
+def test_overrides_only_add_what_the_package_lacks(plain):
+    assert CAL.extra_working_days or CAL.extra_days_off
+    for d in CAL.extra_working_days:
+        assert not plain.is_working_day(d) and CAL.is_working_day(d), d
+    for d in CAL.extra_days_off:
+        assert plain.is_working_day(d) and not CAL.is_working_day(d), d
+
+
+def test_every_override_date_cites_its_act():
+    lines = OVERRIDES_FILE.read_text(encoding="utf-8").splitlines()
+    seen = 0
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*-\s*\d{4}-\d{2}-\d{2}", line):
+            seen += 1
+            block = [line]
+            j = i - 1
+            while j >= 0 and lines[j].lstrip().startswith("#"):
+                block.append(lines[j])
+                j -= 1
+            assert "https://" in "\n".join(block), f"no source for: {line.strip()}"
+    assert seen == len(CAL.extra_working_days) + len(CAL.extra_days_off)
+
+
+def test_time_zone_is_utc_plus_5():
+    # Kazakhstan moved to a single UTC+5 zone on 1 March 2024; an older tzdata would still give +6
+    assert ALMATY.utcoffset(dt.datetime(2026, 6, 1)) == dt.timedelta(hours=5)
+    assert ALMATY.utcoffset(dt.datetime(2024, 2, 1)) == dt.timedelta(hours=6)
+
+
+# --- the brief's cases ------------------------------------------------------------------------
+
+def test_across_new_year():
+    # received Mon 29 Dec 2025; 1-2 Jan and 7 Jan 2026 are holidays, 31 Dec is worked.
+    # counted: 30, 31 Dec; 5, 6, 8, 9, 12, 13, 14, 15, 16, 19, 20, 21, 22 Jan -> the 15th is 22 Jan
+    assert due_date(D(2025, 12, 29), "statement", CAL) == D(2026, 1, 22)
+    assert due_date(dt.datetime(2025, 12, 29, 10, 0, tzinfo=ALMATY), "complaint", CAL) == D(2026, 1, 22)
+
+
+def test_across_nauryz():
+    # received Mon 16 Mar 2026; Nauryz 21-23 Mar is Sat-Mon, so 24 and 25 Mar are off too.
+    # counted: 17, 18, 19, 20, 26, 27, 30, 31 Mar; 1, 2, 3, 6, 7, 8, 9 Apr -> the 15th is 9 Apr
+    for day in range(21, 26):
+        assert not CAL.is_working_day(D(2026, 3, day)), day
+    assert due_date(D(2026, 3, 16), "statement", CAL) == D(2026, 4, 9)
+
+
+def test_across_a_transferred_day_off_and_working_sunday(plain):
+    # 2025: the day off of Sun 5 Jan moved to Fri 3 Jan (package); Sun 5 Jan was worked (override)
+    assert not CAL.is_working_day(D(2025, 1, 3))
+    assert CAL.is_working_day(D(2025, 1, 5)) and not plain.is_working_day(D(2025, 1, 5))
+    # received Tue 31 Dec 2024; 1, 2, 3 Jan off, 7 Jan (Christmas) off.
+    # counted: Sun 5, 6, 8, 9, 10, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24 Jan -> 24 Jan
+    assert due_date(D(2024, 12, 31), "statement", CAL) == D(2025, 1, 24)
+    # without the worked Sunday the 15th working day is one later: Mon 27 Jan
+    assert due_date(D(2024, 12, 31), "statement", plain) == D(2025, 1, 27)
+
+
+def test_friday_evening_receipt():
+    # Fri 13 Nov 2026. The hour does not matter; counting starts on Saturday.
+    # counted: 16-20, 23-27, 30 Nov, 1, 2, 3, 4 Dec -> 4 Dec
+    friday_noon = dt.datetime(2026, 11, 13, 12, 0, tzinfo=ALMATY)
+    friday_evening = dt.datetime(2026, 11, 13, 19, 30, tzinfo=ALMATY)
+    assert due_date(friday_noon, "complaint", CAL) == D(2026, 12, 4)
+    assert due_date(friday_evening, "complaint", CAL) == D(2026, 12, 4)
+    # 20:30 UTC on Friday is 01:30 on Saturday in Kazakhstan: still the same first working day
+    assert due_date(dt.datetime(2026, 11, 13, 20, 30, tzinfo=UTC), "complaint", CAL) == D(2026, 12, 4)
+
+
+def test_receipt_date_is_taken_in_kazakhstan_time():
+    # the date flips at 19:00 UTC (midnight UTC+5)
+    thu_late = dt.datetime(2026, 11, 12, 18, 59, tzinfo=UTC)        # Thu 23:59 in Almaty
+    fri_early = dt.datetime(2026, 11, 12, 19, 0, tzinfo=UTC)        # Fri 00:00 in Almaty
+    assert due_date(thu_late, "complaint", CAL) == due_date(D(2026, 11, 12), "complaint", CAL)
+    assert due_date(fri_early, "complaint", CAL) == due_date(D(2026, 11, 13), "complaint", CAL)
+    # a naive datetime is UTC, as the storage layer writes it
+    assert due_date(fri_early.replace(tzinfo=None), "complaint", CAL) == due_date(fri_early, "complaint", CAL)
+    with pytest.raises(TypeError):
+        due_date("2026-11-13", "complaint", CAL)
+
+
+def test_receipt_on_a_holiday():
+    # Mon 23 Mar 2026 (Nauryz): 24, 25 Mar off too, so counting starts on Thu 26 Mar.
+    # counted: 26, 27, 30, 31 Mar; 1, 2, 3, 6, 7, 8, 9, 10, 13, 14, 15 Apr -> 15 Apr
+    assert due_date(D(2026, 3, 23), "statement", CAL) == D(2026, 4, 15)
+    # the same as a receipt on the last working day before the holidays (Fri 20 Mar)
+    assert due_date(D(2026, 3, 20), "statement", CAL) == D(2026, 4, 15)
+    # Wed 27 May 2026 (first day of Kurban ait, not moved off a weekday):
+    # counted: 28, 29 May; 1-5, 8-12, 15, 16, 17 Jun -> 17 Jun
+    assert due_date(D(2026, 5, 27), "complaint", CAL) == D(2026, 6, 17)
+    assert due_date(D(2026, 5, 26), "complaint", CAL) == D(2026, 6, 17)
+
+
+def test_request_calendar_days_moved_off_a_weekend_or_holiday():
+    # Thu 5 Nov 2026 + 15 days = Fri 20 Nov
+    assert due_date(D(2026, 11, 5), "request", CAL) == D(2026, 11, 20)
+    # Fri 6 Nov + 15 = Sat 21 Nov -> Mon 23 Nov; Sat 7 Nov + 15 = Sun 22 Nov -> Mon 23 Nov
+    assert due_date(D(2026, 11, 6), "request", CAL) == D(2026, 11, 23)
+    assert due_date(D(2026, 11, 7), "request", CAL) == D(2026, 11, 23)
+    # Tue 10 Mar 2026 + 15 = Wed 25 Mar (Nauryz day off) -> Thu 26 Mar
+    assert due_date(D(2026, 3, 10), "request", CAL) == D(2026, 3, 26)
+    # the calendar-day term does not skip days off in the middle: Fri 18 Dec 2026 + 15 = Sat 2 Jan
+    # 2027 (New Year; its day off moves to Mon 4 Jan) -> Tue 5 Jan 2027
+    assert due_date(D(2026, 12, 18), "request", CAL) == D(2027, 1, 5)
+
+
+def test_two_month_extension_cap():
+    assert extended_due_date(D(2026, 1, 15)) == D(2026, 3, 15)
+    assert extended_due_date(D(2025, 12, 29)) == D(2026, 2, 28)       # February is shorter
+    assert extended_due_date(D(2026, 12, 31)) == D(2027, 2, 28)
+    assert extended_due_date(D(2027, 12, 31)) == D(2028, 2, 29)       # leap year
+    assert extended_due_date(D(2026, 11, 30), months=3) == D(2027, 2, 28)
+    # taken in Kazakhstan time too: 20:00 UTC on 31 Oct is 1 Nov in Almaty
+    assert extended_due_date(dt.datetime(2026, 10, 31, 20, 0, tzinfo=UTC)) == D(2027, 1, 1)
+    # the cap leaves room beyond the ordinary term
+    for start in (D(2025, 12, 29), D(2026, 3, 16), D(2026, 11, 13)):
+        assert extended_due_date(start, RULES["default"].extension_max_months) > due_date(start, "statement", CAL)
+    with pytest.raises(ValueError):
+        extended_due_date(D(2026, 1, 1), months=-1)
+
+
+def test_overrides_from_a_temporary_file(tmp_path, plain):
+    p = tmp_path / "overrides.yml"
+    p.write_text(
+        "days_off:\n"
+        "  - 2026-11-23   # made up: Monday made a day off\n"
+        "working_days:\n"
+        "  - 2026-11-28   # made up: transferred working Saturday\n"
+        "  - '2026-11-29' # a quoted date works too\n",
+        encoding="utf-8")
+    cal = WorkingCalendar(p)
+    assert not cal.is_working_day(D(2026, 11, 23))
+    assert cal.is_working_day(D(2026, 11, 28)) and cal.is_working_day(D(2026, 11, 29))
+    # from Fri 20 Nov: plain counts 23, 24 -> Tue 24 Nov; with the overrides 24, 25 -> Wed 25 Nov
+    assert plain.add_working_days(D(2026, 11, 20), 2) == D(2026, 11, 24)
+    assert cal.add_working_days(D(2026, 11, 20), 2) == D(2026, 11, 25)
+    # received Fri 27 Nov: the working Saturday and Sunday are days 1 and 2
+    assert cal.add_working_days(D(2026, 11, 27), 1) == D(2026, 11, 28)
+    # a calendar-day term ending on the working Saturday stays there: Fri 13 Nov + 15 = Sat 28 Nov
+    assert due_date(D(2026, 11, 13), "request", cal) == D(2026, 11, 28)
+    assert due_date(D(2026, 11, 13), "request", plain) == D(2026, 11, 30)
+    # the default rule moves by one working day net (one day lost, two gained -> one earlier)
+    # plain: 23 Nov-11 Dec; with overrides: 24-29 Nov (incl. Sat, Sun) ... 10 Dec
+    assert due_date(D(2026, 11, 20), "statement", plain) == D(2026, 12, 11)
+    assert due_date(D(2026, 11, 20), "statement", cal) == D(2026, 12, 10)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("days_off: [2026-11-23]\nworking_days: [2026-11-23]\n", "both"),
+    ("days_off: [23.11.2026]\n", "ISO"),
+    ("days_off: [2026-11-23T10:00:00]\n", "ISO"),
+    ("- 2026-11-23\n", "mapping"),
+])
+def test_bad_overrides_are_rejected(tmp_path, body, message):
+    p = tmp_path / "overrides.yml"
+    p.write_text(body, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        WorkingCalendar(p)
+
+
+def test_empty_overrides_file(tmp_path, plain):
+    p = tmp_path / "overrides.yml"
+    p.write_text("# nothing yet\n", encoding="utf-8")
+    cal = WorkingCalendar(p)
+    assert not cal.extra_days_off and not cal.extra_working_days
+    assert cal.add_working_days(D(2026, 1, 1), 10) == plain.add_working_days(D(2026, 1, 1), 10)
+
+
+def test_add_working_days_edges():
+    assert CAL.add_working_days(D(2026, 3, 21), 0) == D(2026, 3, 21)
+    with pytest.raises(ValueError):
+        CAL.add_working_days(D(2026, 3, 21), -1)
+    assert CAL.next_working_day(D(2026, 3, 21)) == D(2026, 3, 26)
+    assert CAL.holiday_name(D(2026, 3, 22)) and CAL.holiday_name(D(2026, 11, 13)) is None
+
+
+# --- properties -------------------------------------------------------------------------------
+
+receipts = st.one_of(
+    st.dates(min_value=D(2024, 1, 1), max_value=D(2027, 12, 31)),
+    st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2027, 12, 31),
+                 timezones=st.sampled_from([UTC, ALMATY, ZoneInfo("Europe/Moscow")])),
+)
+
+
+def _local(received):
+    return received.astimezone(ALMATY).date() if isinstance(received, dt.datetime) else received
+
+
+@settings(max_examples=300, deadline=None)
+@given(receipts, st.sampled_from(sorted(RULES) + ["complaint"]))
+def test_due_date_is_a_working_day_after_receipt(received, appeal_type):
+    due = due_date(received, appeal_type, CAL)
+    assert CAL.is_working_day(due)
+    assert due > _local(received)
+    assert due <= extended_due_date(received) or RULES.get(appeal_type, RULES["default"]).unit == "calendar"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(min_value=D(2024, 1, 1), max_value=D(2027, 12, 31)), st.integers(1, 60), st.integers(0, 30))
+def test_more_days_never_give_an_earlier_date(start, n, more):
+    due = CAL.add_working_days(start, n)
+    assert due > start and CAL.is_working_day(due)
+    assert CAL.add_working_days(start, n + more) >= due
+    if more:
+        assert CAL.add_working_days(start, n + more) > due
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(min_value=D(2024, 1, 1), max_value=D(2027, 12, 31)), st.integers(1, 60), st.integers(0, 30),
+       st.sampled_from(["working", "calendar"]))
+def test_longer_rules_never_give_an_earlier_date(start, n, more, unit):
+    def rules(days):
+        return {"default": DeadlineRule("default", days, unit, None, {"ru": "x", "kk": "x", "url": "x"})}
+    short, long_ = due_date(start, "x", CAL, rules(n)), due_date(start, "x", CAL, rules(n + more))
+    assert CAL.is_working_day(short) and short > start
+    assert long_ >= short
+    if unit == "calendar":
+        assert short >= start + dt.timedelta(days=n)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(min_value=D(2024, 1, 1), max_value=D(2027, 12, 31)), st.integers(0, 24), st.integers(0, 12))
+def test_extension_cap_is_monotone(start, months, more):
+    cap = extended_due_date(start, months)
+    assert cap >= start and extended_due_date(start, months + more) >= cap
