@@ -44,7 +44,9 @@ _LATIN_SINGLE = {
     "ý": "й", "z": "з",
 }
 _VOWELS_LAT = set("aeiouäöüūıyáóú")
-_LATIN_WORD = re.compile(r"[a-zäáçğǵıīñńöóşūüúý']+", re.IGNORECASE)
+_LATIN_LETTERS = "a-zäáçğǵıīñńöóşūüúý"
+# a Latin word starts with a letter; apostrophes inside or at the end mark ә/ө/ү/ғ/ң (a', o' …)
+_LATIN_WORD = re.compile(rf"[{_LATIN_LETTERS}][{_LATIN_LETTERS}']*", re.IGNORECASE)
 _CYR = re.compile(r"[а-яёәіңғүұқөһ]", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202f\ufeff]")
@@ -102,7 +104,7 @@ def normalize(text: str) -> str:
     """Canonical matching form: cleaned, lower-case, Latin → Cyrillic, folded."""
     text = clean(text).lower().replace("ё", "е")
     text = to_cyrillic(text)
-    return fold(text)
+    return _SPACES.sub(" ", fold(text)).strip()
 
 
 _WORD = re.compile(r"[0-9a-zа-я]+")

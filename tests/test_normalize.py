@@ -1,4 +1,4 @@
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from nlu.normalize import char_ngrams, clean, fold, normalize, to_cyrillic, words
@@ -38,6 +38,7 @@ def test_char_ngrams_mark_word_boundaries():
 
 
 @given(st.text(max_size=200))
+@example("' 0")  # found by hypothesis in CI: a lone apostrophe was taken for a Latin word
 def test_normalize_is_idempotent(text):
     once = normalize(text)
     assert normalize(once) == once
