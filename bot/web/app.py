@@ -51,16 +51,30 @@ async def healthz(request: web.Request) -> web.Response:
     })
 
 
-async def ask(request: web.Request) -> web.Response:
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.response = _error(status, message)
+
+
+async def read_json(request: web.Request, shape: str):
+    """The request's JSON body, at most MAX_BODY bytes; ``shape`` describes it in the error."""
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(413, f"request body larger than {MAX_BODY} bytes")
+        raise BadRequest(413, f"request body larger than {MAX_BODY} bytes")
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
-        return _error(413, f"request body larger than {MAX_BODY} bytes")
+        raise BadRequest(413, f"request body larger than {MAX_BODY} bytes")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _error(400, 'body must be JSON: {"text": "...", "id": optional, "language": optional}')
+        raise BadRequest(400, f"body must be JSON: {shape}") from None
+
+
+async def ask(request: web.Request) -> web.Response:
+    try:
+        body = await read_json(request, '{"text": "...", "id": optional, "language": optional}')
+    except BadRequest as exc:
+        return exc.response
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         return _error(400, 'field "text" (a string) is required')
     a = request.app[ASSISTANT]
@@ -75,13 +89,10 @@ async def messages(request: web.Request) -> web.Response:
     runtime = request.app.get(RUNTIME)
     if runtime is None:
         return _error(503, "the dialogue engine is not running")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        return _error(413, f"request body larger than {MAX_BODY} bytes")
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _error(400, 'body must be JSON: {"user_id": "...", "text": "..."} or {"user_id", "button"}')
+        body = await read_json(request, '{"user_id": "...", "text": "..."} or {"user_id", "button"}')
+    except BadRequest as exc:
+        return exc.response
     if not isinstance(body, dict) or not isinstance(body.get("user_id"), str) or not body["user_id"].strip():
         return _error(400, 'field "user_id" (a non-empty string) is required')
     text, button = body.get("text"), body.get("button")
