@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     rasa_url: str | None = None
     intake_url: str | None = Field(None, description="post registered appeals here (HTTP connector); none: built-in registry")
     telegram_token: SecretStr | None = None
+    telegram_api_url: str | None = Field(None, description="Bot API server (self-hosted telegram-bot-api, tests)")
+    telegram_webhook_url: str | None = Field(None, description="public HTTPS URL of /webhooks/telegram; none: polling")
     telegram_webhook_secret: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
 

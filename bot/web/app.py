@@ -17,6 +17,9 @@ SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", object)
 STOP = web.AppKey("stop", object)
 WORKER_TASK = web.AppKey("worker_task", object)
+TELEGRAM = web.AppKey("telegram", object)
+TG_HANDLER = web.AppKey("telegram_handler", object)
+TG_POLLING = web.AppKey("telegram_polling", object)
 MAX_BODY = 64 * 1024
 
 
@@ -126,13 +129,46 @@ async def _start_runtime(app: web.Application) -> None:
 
     from bot.dialogue.setup import build_runtime
 
-    runtime = await build_runtime(app[SETTINGS], app[ASSISTANT])
+    settings = app[SETTINGS]
+    runtime = await build_runtime(settings, app[ASSISTANT])
     app[RUNTIME] = runtime
     app[STOP] = asyncio.Event()
     app[WORKER_TASK] = asyncio.create_task(runtime.worker.run_forever(stop=app[STOP]))
+    token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    if token:
+        from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+
+        from bot.channels.telegram.adapter import TelegramAdapter
+
+        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+        adapter = TelegramAdapter(runtime, token, api_url=settings.telegram_api_url,
+                                  webhook_url=settings.telegram_webhook_url, webhook_secret=secret)
+        runtime.worker.senders["telegram"] = adapter.notify
+        app[TELEGRAM] = adapter
+        await adapter.set_commands()
+        if settings.telegram_webhook_url:
+            if not secret:
+                raise RuntimeError("ESTU_TELEGRAM_WEBHOOK_SECRET is required with a webhook")
+            app[TG_HANDLER] = SimpleRequestHandler(adapter.dp, adapter.bot, handle_in_background=True,
+                                                   secret_token=secret)
+            await adapter.set_webhook()
+        else:
+            app[TG_POLLING] = asyncio.create_task(adapter.start_polling())
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    handler = request.app.get(TG_HANDLER)
+    if handler is None:
+        return _error(404, "the Telegram webhook is not enabled")
+    return await handler.handle(request)
 
 
 async def _stop_runtime(app: web.Application) -> None:
+    if TELEGRAM in app:
+        await app[TELEGRAM].stop_polling()
+        if TG_POLLING in app:
+            app[TG_POLLING].cancel()
+        await app[TELEGRAM].close()
     if STOP in app:
         app[STOP].set()
         await app[WORKER_TASK]
@@ -148,6 +184,7 @@ def create_app(settings: Settings, assistant: Assistant, with_dialogue: bool = T
     app.router.add_post("/api/v1/ask", ask)
     app.router.add_post("/api/v1/messages", messages)
     app.router.add_get("/api/v1/notifications", notifications)
+    app.router.add_post("/webhooks/telegram", telegram_webhook)
     if with_dialogue:
         app.on_startup.append(_start_runtime)
         app.on_cleanup.append(_stop_runtime)
