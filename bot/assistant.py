@@ -25,12 +25,34 @@ from nlu.emergency import emergency_kinds
 from nlu.entities import find_appeal_numbers
 from nlu.intents import NluModels, Ranked, RasaIntentClassifier, models_are_current, train_models
 from nlu.language import detect_language
-from nlu.normalize import clean
+from nlu.normalize import clean, fold, normalize
 
 log = get_logger("estu.assistant")
 
 _THANKS = re.compile(r"(спасиб|благодар|рахмет|raqmet|rahmet|thank|сау бол|sau bol)", re.IGNORECASE)
 # chosen by 5-fold cross-validation on nlu/data (lexicon OR model): recall 0.99, 0.7% false alarms
+_SMALLTALK_WORDS = (
+    # greetings, thanks, goodbyes (stems match any ending)
+    r"сәлем", r"салем", r"салам", r"сәлеметсіз", r"саламатсыз", r"привет", r"здравств", r"здраст",
+    r"добр(ый|ое|ого|ой)\s+(день|утро|вечер|дня|ночи)", r"рахмет", r"ракмет", r"рахмат", r"спасиб", r"благодар",
+    r"сау\s*бол", r"до\s*свидан", r"қош\s*бол", r"ассалам", r"қайырлы", r"каиирлы", r"көріскенше", r"до\s*встречи",
+    r"хорошего\s*дня", r"спокойной\s*ночи", r"пасиб", r"жарайсың",
+    # about the bot
+    r"кто\s*ты", r"кто\s*вы", r"умеешь", r"умеете", r"бот\w*", r"робот", r"не\s*істей\s*алас", r"кімсің", r"кімсіз",
+    r"атың\s*кім", r"атыңыз\s*кім", r"адамсың", r"адамсыз", r"кім\s*жасады", r"зовут", r"ты\s*человек", r"вы\s*человек",
+    r"создал", r"чем\s*(можешь|можете)\s*помочь", r"отвечаешь", r"с\s*тобой", r"по-казахски", r"настоящий", r"говоришь",
+    r"живой", r"крутой", r"есту\b", r"не\s*істеи\s*алас", r"сау\s*бол", r"ассалау", r"всего\s*доброго",
+    r"доброго\s*времени", r"көмек\s*көрсете\s*алас", r"жауап\s*бересің", r"жауап\s*бересіз", r"түсінесің",
+    r"как\s*дела", r"қалайсыз", r"калайсын", r"қалың\s*қалай", r"жақсымысыз",
+    # acknowledgements
+    r"хорошо", r"ясно", r"понятно", r"понял", r"поняла", r"түсінікті", r"түсіндім", r"жақсы",
+    r"hello", r"thanks", r"окей", r"спс", r"пока", r"хай", r"ку", r"ок", r"ok", r"hi", r"hey",
+)
+# smalltalk needs a cue (greeting, thanks, goodbye, "who are you", "ok"); a bare topic ("пенсия",
+# "балабақша кезегі") is a question about that topic, whatever the classifier says about short messages
+_SHORT = tuple(w for w in _SMALLTALK_WORDS if len(w) <= 4 and w.isalpha())
+_LONG = tuple(w for w in _SMALLTALK_WORDS if w not in _SHORT)
+_SMALLTALK_CUE = re.compile(fold(r"\b(" + "|".join(_LONG) + r")|\b(" + "|".join(_SHORT) + r")\b"))
 EMERGENCY_MODEL_THRESHOLD = 0.3
 # the first line of an emergency answer per kind (texts in the gettext catalogues)
 EMERGENCY_ADVICE = {
@@ -101,6 +123,9 @@ class Assistant:
                     appeal_type = Ranked([(named_type, 0.95)] + [r for r in rest if r[0] != named_type])
         if numbers and intent.name != "emergency" and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
             intent = Ranked([("status", 0.9)] + [r for r in intent.ranking if r[0] != "status"])
+        if intent.name == "smalltalk" and not _SMALLTALK_CUE.search(normalize(text)):
+            intent = Ranked([("faq", intent.confidence)] + [r for r in intent.ranking if r[0] not in ("faq", "smalltalk")]
+                            + [("smalltalk", 0.0)])
         retrieval = None
         if intent.name in ("faq", "channel", "appeal", "out_of_scope", "smalltalk", "emergency"):
             retrieval = self.retriever.search(text, k=max(3, self.settings.top_k), query_vector=vector,

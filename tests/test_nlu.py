@@ -133,3 +133,9 @@ def test_phone_extraction_property(prefix, digits, sep):
     body = f"{digits[:3]}{sep}{digits[3:6]}{sep}{digits[6:8]}{sep}{digits[8:]}"
     found = find_phones(f"мой номер {prefix}{body} звоните")
     assert found and found[0].value == "+7" + digits
+
+
+@pytest.mark.parametrize("text", ["пенсия", "Балабақша кезегі", "справка о несудимости", "эцп"])
+def test_a_bare_topic_is_a_question_not_smalltalk(assistant, text):
+    out = assistant.ask(text)
+    assert out["intent"] in ("faq", "channel") and out["sources"], out
