@@ -30,7 +30,6 @@ from nlu.normalize import clean, fold, normalize
 log = get_logger("estu.assistant")
 
 _THANKS = re.compile(r"(спасиб|благодар|рахмет|raqmet|rahmet|thank|сау бол|sau bol)", re.IGNORECASE)
-# chosen by 5-fold cross-validation on nlu/data (lexicon OR model): recall 0.99, 0.7% false alarms
 _SMALLTALK_WORDS = (
     # greetings, thanks, goodbyes (stems match any ending)
     r"сәлем", r"салем", r"салам", r"сәлеметсіз", r"саламатсыз", r"привет", r"здравств", r"здраст",
@@ -53,6 +52,7 @@ _SMALLTALK_WORDS = (
 _SHORT = tuple(w for w in _SMALLTALK_WORDS if len(w) <= 4 and w.isalpha())
 _LONG = tuple(w for w in _SMALLTALK_WORDS if w not in _SHORT)
 _SMALLTALK_CUE = re.compile(fold(r"\b(" + "|".join(_LONG) + r")|\b(" + "|".join(_SHORT) + r")\b"))
+# chosen by 5-fold cross-validation on nlu/data (lexicon OR model): recall 0.99, 0.7% false alarms
 EMERGENCY_MODEL_THRESHOLD = 0.3
 # the first line of an emergency answer per kind (texts in the gettext catalogues)
 EMERGENCY_ADVICE = {
@@ -121,7 +121,7 @@ class Assistant:
                 if named_type:
                     rest = appeal_type.ranking if appeal_type else []
                     appeal_type = Ranked([(named_type, 0.95)] + [r for r in rest if r[0] != named_type])
-        if numbers and intent.name != "emergency" and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
+        if numbers and intent.name in ("faq", "appeal", "channel", "out_of_scope", "smalltalk"):
             intent = Ranked([("status", 0.9)] + [r for r in intent.ranking if r[0] != "status"])
         if intent.name == "smalltalk" and not _SMALLTALK_CUE.search(normalize(text)):
             intent = Ranked([("faq", intent.confidence)] + [r for r in intent.ranking if r[0] not in ("faq", "smalltalk")]
@@ -193,11 +193,7 @@ class Assistant:
                                "describe your question in one message; the operator will see our whole "
                                "conversation."), confidence=u.intent.confidence)
         if intent == "smalltalk":
-            msg = "You are welcome! Ask if anything else comes up." if _THANKS.search(text) else (
-                "Hello! I am Estu, the citizen assistant. I answer questions about public services, tell you which "
-                "channel and agency to contact, help you file an appeal (statement, complaint, proposal, request, "
-                "feedback, report) and can connect you to an operator. Write in Kazakh or Russian.")
-            return self._reply(lang, intent, _(ui, msg), confidence=u.intent.confidence)
+            return self._reply(lang, intent, self.smalltalk_answer(text, ui), confidence=u.intent.confidence)
         if intent == "out_of_scope":
             return self._reply(lang, intent, _(ui, "I can only help with questions about public services and "
                                "appeals to state bodies. For example: how to get a digital signature, where to "
@@ -236,6 +232,15 @@ class Assistant:
                            confidence=conf, sources=sources)
 
     # -- pieces -------------------------------------------------------------------------------------
+    @staticmethod
+    def smalltalk_answer(text: str, ui: str) -> str:
+        """Thanks get "you are welcome"; any other smalltalk gets what Estu can do."""
+        if _THANKS.search(text):
+            return _(ui, "You are welcome! Ask if anything else comes up.")
+        return _(ui, "Hello! I am Estu, the citizen assistant. I answer questions about public services, tell you "
+                     "which channel and agency to contact, help you file an appeal (statement, complaint, proposal, "
+                     "request, feedback, report) and can connect you to an operator. Write in Kazakh or Russian.")
+
     @staticmethod
     def _reply(language, intent, answer, appeal_type=None, channel=None, agency=None, confidence=0.0,
                sources=None) -> dict:

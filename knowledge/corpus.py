@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -34,9 +35,10 @@ class Corpus:
     def __post_init__(self) -> None:
         self.by_id: dict[str, Entry] = {e.id: e for e in self.entries}
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """Content hash of every entry (and the routing table): changes whenever content does."""
+        """Content hash of every entry (and the routing table): changes whenever content does.
+        Computed once: a loaded corpus is never modified (editing means loading a new one)."""
         h = hashlib.sha256()
         for e in sorted(self.entries, key=lambda e: e.id):
             h.update(json.dumps(e.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode())

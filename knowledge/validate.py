@@ -112,7 +112,7 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
                 report.add("warning", "unknown_entry", f"routing:{rule.get('id')}", f"no entry {eid!r}")
 
 
-def self_test(corpus: Corpus, settings, report: Report, min_share: float = 0.5) -> None:
+def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0.5) -> None:
     """Every phrasing, asked with its own passage removed, should find its entry in the top 3
     (top 1 in a corpus under 15 entries), for at least ``min_share`` of an entry's phrasings."""
     from knowledge.embeddings import VectorCache, make_embedder
@@ -142,11 +142,10 @@ def self_test(corpus: Corpus, settings, report: Report, min_share: float = 0.5) 
     report.self_test_top1 = sum(top1) / len(top1) if top1 else None
 
 
-def validate_corpus(settings, self_test_enabled: bool = True, **kw) -> Report:
-    self_test_enabled = kw.get("self_test", self_test_enabled)
+def validate_corpus(settings, self_test: bool = True) -> Report:
     corpus = load_corpus(settings.corpus_dir)
     report = Report(entries=len(corpus.entries))
     static_checks(corpus, report, _duplicate_ids(Path(settings.corpus_dir)))
-    if self_test_enabled and corpus.entries and not corpus.errors:
-        self_test(corpus, settings, report)
+    if self_test and corpus.entries and not corpus.errors:
+        run_self_test(corpus, settings, report)
     return report

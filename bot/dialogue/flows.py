@@ -226,7 +226,7 @@ async def on_text(ctx: Context):
         return await operator_reply(ctx, "citizen_request")
     if intent == "smalltalk":
         ctx.meta.update(intent="smalltalk")
-        return [Reply(a.ask(ctx.text, previous_language=ctx.lang)["answer"], buttons=help_buttons(ctx))]
+        return [Reply(a.smalltalk_answer(ctx.text, ctx.lang), buttons=help_buttons(ctx))]
     if intent == "out_of_scope":
         ctx.meta.update(intent="out_of_scope", answer_status="out_of_scope")
         return [Reply(ctx.t("I can only help with questions about public services and appeals to state bodies. For "

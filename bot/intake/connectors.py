@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.logging import get_logger
@@ -159,8 +159,3 @@ class OutboxWorker:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
             except asyncio.TimeoutError:
                 pass
-
-
-async def pending(session: AsyncSession) -> int:
-    rows = await session.execute(select(Outbox.id).where(or_(Outbox.delivered_at.is_(None))))
-    return len(rows.all())
