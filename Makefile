@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export ESTU_DATA_DIR ?= var
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install run test index eval bench clean
+.PHONY: install run test index eval bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's chromium + chromedriver for the browser tests (they skip, saying why, where this cannot install)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  ( (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1)) || \
+	    echo "chromium could not be installed: browser tests will be skipped" )
+
 # builds the index and trains the NLU only when the corpus, data or embedder changed
 index: install
 	$(BIN)/estu kb build
@@ -26,7 +33,7 @@ run: index
 	$(BIN)/estu db upgrade
 	$(BIN)/estu serve
 
-test: index
+test: index browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 eval: index

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = Field(None, description="public HTTPS URL of /webhooks/telegram; none: polling")
     telegram_webhook_secret: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
+    # --- whatsapp (channels issue) ---
+
+    # --- rate limits (channels issue) ---
+
+    # --- operators (operators issue) ---
+
+    # --- editors (editors issue) ---
 
     log_level: str = "INFO"
     log_json: bool = False

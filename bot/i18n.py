@@ -1,4 +1,6 @@
-"""UI strings in Kazakh and Russian from gettext catalogues (``bot/locale/<lang>/LC_MESSAGES/estu.po``).
+"""UI strings in Kazakh and Russian from gettext catalogues (``bot/locale/<lang>/LC_MESSAGES/<domain>.po``).
+
+Domains: ``estu`` (what the bot says to citizens), ``web`` (the web chat page), ``console`` (the staff console).
 
 Message ids are English; the catalogues hold the kk and ru texts. Catalogues are read with
 Babel straight from the ``.po`` files, so editing a ``.po`` file needs no compile step.
@@ -16,9 +18,9 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "estu"
 
 
-@lru_cache(maxsize=8)
-def catalog(language: str) -> dict[str, str]:
-    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+@lru_cache(maxsize=16)
+def catalog(language: str, domain: str = DOMAIN) -> dict[str, str]:
+    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{domain}.po"
     if not path.exists():
         return {}
     with path.open("rb") as fh:
@@ -32,3 +34,13 @@ def gettext(language: str, msgid: str, **kwargs) -> str:
 
 
 _ = gettext
+
+
+def translator(domain: str):
+    """``t = translator("console"); t("kk", "Log in")`` — gettext for another domain, same fallbacks."""
+
+    def translate(language: str, msgid: str, **kwargs) -> str:
+        text = catalog(language, domain).get(msgid) or catalog("ru", domain).get(msgid) or msgid
+        return text.format(**kwargs) if kwargs else text
+
+    return translate

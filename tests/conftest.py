@@ -40,3 +40,6 @@ def small_assistant(small_settings):
     from bot.assistant import Assistant
 
     return Assistant.load(small_settings)
+
+
+from tests.live import browser  # noqa: E402,F401  (headless chromium fixture for the browser tests)

@@ -188,4 +188,10 @@ def create_app(settings: Settings, assistant: Assistant, with_dialogue: bool = T
     if with_dialogue:
         app.on_startup.append(_start_runtime)
         app.on_cleanup.append(_stop_runtime)
+    # features register their own routes and start-up hooks (which run after the runtime's)
+    from bot.channels.whatsapp import webhook as whatsapp
+    from bot.web import chat, console
+
+    for feature in (whatsapp, chat, console):
+        feature.setup(app)
     return app

@@ -6,6 +6,8 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.storage.models import Base
+import bot.storage.staff  # noqa: F401,E402  (registers its tables)
+import bot.storage.editorial  # noqa: F401,E402
 
 config = context.config
 target_metadata = Base.metadata
