@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     # --- whatsapp (channels issue) ---
 
     # --- rate limits (channels issue) ---
+    # Telegram: about 30 messages/s overall and about 1/s per chat (Bot API FAQ)
+    telegram_rate_overall: float = Field(30.0, description="outbound Telegram messages per second, whole bot")
+    telegram_rate_per_chat: float = Field(1.0, description="outbound Telegram messages per second, one chat")
+    telegram_burst_per_chat: int = Field(3, description="messages a chat may get at once before pacing")
+    # WhatsApp Cloud API: 80 messages/s per business number by default; about one message every
+    # 6 s to the same user ("pair rate", error 131056), with short bursts tolerated
+    whatsapp_rate_overall: float = Field(80.0, description="outbound WhatsApp messages per second, one number")
+    whatsapp_rate_per_chat: float = Field(1 / 6, description="outbound WhatsApp messages per second, one user")
+    whatsapp_burst_per_chat: int = Field(5, description="messages a user may get at once before pacing")
+    send_retries: int = Field(4, description="attempts per outbound message on 429/5xx before the outbox retries later")
+    dedup_ttl_seconds: int = Field(86400, description="how long Redis remembers a processed update id")
 
     # --- operators (operators issue) ---
 

@@ -1,7 +1,7 @@
 """A small fake Telegram Bot API server on 127.0.0.1 for end-to-end tests with real aiogram over real HTTP.
 
 It serves ``getUpdates`` from a queue (long-poll style), records ``sendMessage`` and the other calls, and
-can answer 429 (Too Many Requests with ``retry_after``) to the next N sends."""
+can answer 429 (Too Many Requests with ``retry_after``) or a 5xx error to the next N sends."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class FakeBotAPI:
         self.sent: list[dict] = []
         self.calls: list[str] = []
         self.fail_next_sends = 0
+        self.fail_status = 429
         self._new = asyncio.Event()
         self._next_message_id = 1000
         self.update_id = 0
@@ -77,6 +78,9 @@ class FakeBotAPI:
         if method == "sendMessage":
             if self.fail_next_sends > 0:
                 self.fail_next_sends -= 1
+                if self.fail_status >= 500:
+                    return web.json_response({"ok": False, "error_code": self.fail_status,
+                                              "description": "Bad Gateway"}, status=self.fail_status)
                 return web.json_response({"ok": False, "error_code": 429, "description": "Too Many Requests",
                                           "parameters": {"retry_after": 1}}, status=429)
             markup = params.get("reply_markup")

@@ -168,3 +168,52 @@ async def test_estu_serve_with_a_telegram_webhook(aiohttp_server, aiohttp_client
                            headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"})
     assert ok.status == 200
     assert "Estu" in (await fake.wait_sent(9, 1))[0]["text"]
+
+
+@pytest.mark.parametrize("status", [429, 502])
+async def test_telegram_throttling_and_server_errors_are_retried(polling, status):
+    """A 429 is retried after Telegram's retry_after, a 5xx after a back-off; the citizen gets the answer once."""
+    fake, adapter, _ = polling
+    fake.fail_status, fake.fail_next_sends = status, 2
+    fake.push(fake.message(88, "/help"))
+    msgs = await fake.wait_sent(88, 1)
+    assert "Estu" in msgs[0]["text"]
+    assert fake.calls.count("sendMessage") == 3 and fake.fail_next_sends == 0
+    await asyncio.sleep(0.3)
+    assert len(fake.sent_to(88)) == 1
+
+
+async def test_with_redis_duplicate_updates_are_dropped_across_workers(aiohttp_server, aiohttp_client, settings,
+                                                                      assistant, tmp_path):
+    """Two `estu serve` workers behind one webhook URL, sharing Redis: a redelivered update is answered once."""
+    import uuid
+
+    from pydantic import SecretStr
+    from redis.asyncio import Redis
+
+    from bot.web.app import create_app
+
+    redis_url = "redis://127.0.0.1:6379/0"
+    probe = Redis.from_url(redis_url)
+    try:
+        await probe.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
+    fake = FakeBotAPI()
+    api = await aiohttp_server(fake.app())
+    s = settings.model_copy(update={
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'redis.db'}", "telegram_token": SecretStr(TOKEN),
+        "telegram_api_url": str(api.make_url("")).rstrip("/"), "telegram_webhook_url": "https://estu.example/wh",
+        "telegram_webhook_secret": SecretStr("s3cret"), "redis_url": redis_url})
+    worker1 = await aiohttp_client(create_app(s, assistant))
+    worker2 = await aiohttp_client(create_app(s, assistant))
+    update = fake.message(9000 + uuid.uuid4().int % 100000, "/help", update_id=uuid.uuid4().int % 10**9)
+    chat = update["message"]["chat"]["id"]
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    assert (await worker1.post("/webhooks/telegram", json=update, headers=headers)).status == 200
+    await fake.wait_sent(chat, 1)
+    assert (await worker2.post("/webhooks/telegram", json=update, headers=headers)).status == 200
+    await asyncio.sleep(0.5)
+    assert len(fake.sent_to(chat)) == 1
+    assert await probe.exists(f"estu:dedup:telegram:{update['update_id']}")
+    await probe.aclose()

@@ -141,8 +141,15 @@ async def _start_runtime(app: web.Application) -> None:
         from bot.channels.telegram.adapter import TelegramAdapter
 
         secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+        from bot.channels.dedup import make_deduplicator
+        from bot.channels.ratelimit import make_limiter
+
+        limiter = make_limiter(settings.redis_url, "estu:rl:telegram", settings.telegram_rate_overall,
+                               settings.telegram_rate_per_chat, per_chat_burst=settings.telegram_burst_per_chat)
         adapter = TelegramAdapter(runtime, token, api_url=settings.telegram_api_url,
-                                  webhook_url=settings.telegram_webhook_url, webhook_secret=secret)
+                                  webhook_url=settings.telegram_webhook_url, webhook_secret=secret,
+                                  dedup=make_deduplicator(settings, runtime.sessions), limiter=limiter,
+                                  retries=settings.send_retries)
         runtime.worker.senders["telegram"] = adapter.notify
         app[TELEGRAM] = adapter
         await adapter.set_commands()

@@ -4,6 +4,9 @@
   and drops duplicate updates (``update_id``), like aiogram's service-injection middlewares.
 * Buttons become inline keyboards; answers longer than 4096 characters are split on sentence
   boundaries; text is sent without a parse mode, so nothing needs escaping.
+* Outgoing calls that address a chat pass a request middleware that paces them (about 30/s for the
+  bot, 1/s per chat, ``bot/channels/ratelimit.py``) and retries "429 Too Many Requests" after the
+  ``retry_after`` Telegram gives, and 5xx/network errors with back-off.
 * ``ESTU_TELEGRAM_API_URL`` points aiogram at another Bot API server (a self-hosted
   ``telegram-bot-api``, or the tests' local fake server).
 """
@@ -14,10 +17,13 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
 from bot.channels.dedup import DatabaseDeduplicator
+from bot.channels.ratelimit import RateLimiter, backoff, send_with_retries
 from bot.channels.text import split_message
 from bot.logging import get_logger
 from bot.messages import Attachment, Incoming, Reply
@@ -120,16 +126,43 @@ def build_routers() -> list[Router]:
     return [messages, buttons]
 
 
+def telegram_retry_delay(error: BaseException, attempt: int) -> float | None:
+    """How long to wait before retrying a Bot API call, or None when retrying cannot help."""
+    if isinstance(error, TelegramRetryAfter):
+        return float(error.retry_after)
+    if isinstance(error, (TelegramServerError, TelegramNetworkError)):
+        return backoff(attempt)
+    return None
+
+
+class PacingMiddleware(BaseRequestMiddleware):
+    """Rate limits and retries every Bot API call that addresses a chat (sendMessage, …)."""
+
+    def __init__(self, limiter, retries: int = 4) -> None:
+        self.limiter = limiter
+        self.retries = retries
+
+    async def __call__(self, make_request, bot, method):
+        chat_id = getattr(method, "chat_id", None)
+        if chat_id is None:  # getUpdates, answerCallbackQuery, setWebhook …
+            return await make_request(bot, method)
+        return await send_with_retries(lambda: make_request(bot, method), retry_delay=telegram_retry_delay,
+                                       retries=self.retries, limiter=self.limiter, chat_id=chat_id)
+
+
 class TelegramAdapter:
     def __init__(self, runtime, token: str, api_url: str | None = None, webhook_url: str | None = None,
-                 webhook_secret: str | None = None) -> None:
+                 webhook_secret: str | None = None, *, dedup=None, limiter=None, retries: int = 4) -> None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_url)) if api_url else AiohttpSession()
+        self.limiter = limiter or RateLimiter(30.0, 1.0, per_chat_burst=3)
+        session.middleware(PacingMiddleware(self.limiter, retries))
         self.bot = Bot(token, session=session)
         self.runtime = runtime
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.dp = Dispatcher()
-        self.dp.update.outer_middleware(RuntimeMiddleware(runtime, DatabaseDeduplicator(runtime.sessions)))
+        self.dedup = dedup or DatabaseDeduplicator(runtime.sessions)
+        self.dp.update.outer_middleware(RuntimeMiddleware(runtime, self.dedup))
         self.dp.include_routers(*build_routers())
 
     async def notify(self, channel: str, user_id: str, text: str) -> None:
@@ -166,3 +199,7 @@ class TelegramAdapter:
 
     async def close(self) -> None:
         await self.bot.session.close()
+        for resource in (self.dedup, self.limiter):
+            closer = getattr(resource, "close", None)  # the Redis-backed ones hold a connection
+            if closer is not None:
+                await closer()
