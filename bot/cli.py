@@ -307,6 +307,13 @@ def cmd_appeals(args) -> int:
     return _run(main())
 
 
+def cmd_users(args) -> int:
+    """``estu users add|list|set-role|disable|enable|reset-password|unlock`` (staff console accounts)."""
+    from bot.web.console.cli import run_cli
+
+    return run_cli(_settings(args), args)
+
+
 def cmd_outbox_run(args) -> int:
     from bot.dialogue.setup import build_runtime
 
@@ -391,6 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     ob = sub.add_parser("outbox", help="deliver queued notifications and intake posts").add_subparsers(
         dest="outbox_cmd", required=True)
     ob.add_parser("run", help="one delivery round").set_defaults(func=cmd_outbox_run)
+
+    from bot.web.console.cli import add_arguments as add_users_arguments
+
+    us = sub.add_parser("users", help="staff console accounts: add, list, set-role, disable …")
+    us.set_defaults(func=cmd_users)
+    add_users_arguments(us.add_subparsers(dest="users_cmd", required=True))
 
     bn = sub.add_parser("bench", help="latency and index build time (shipped + synthetic corpora)")
     bn.add_argument("--sizes", default="10000,100000", help="synthetic corpus sizes in passages")

@@ -61,6 +61,20 @@ class Settings(BaseSettings):
     dedup_ttl_seconds: int = Field(86400, description="how long Redis remembers a processed update id")
 
     # --- operators (operators issue) ---
+    # staff console at /operator (bot/web/console, docs/console.md)
+    console_session_minutes: int = Field(480, description="a console login lasts at most this long")
+    console_idle_minutes: int = Field(60, description="a console session without requests ends after this")
+    console_max_failed_logins: int = Field(5, description="failed console logins in a row before the lock-out")
+    console_lockout_minutes: int = Field(15, description="how long a console account stays locked")
+    console_secure_cookies: bool = Field(False, description="always mark console cookies Secure (behind HTTPS proxy)")
+    # hand-off to operators (bot/operators, docs in bot/operators/__init__.py)
+    operator_idle_minutes: int = Field(30, description="the bot takes a conversation back after this many idle minutes")
+    operator_idle_check_seconds: float = Field(60.0, description="how often the outbox worker loop looks for idle ones")
+    operator_handling_minutes: float = Field(10.0, description="assumed handling time until enough are measured")
+    operator_presence_minutes: int = Field(5, description="an operator is online this long after a console heartbeat")
+    operator_deadline_days: int = Field(3, description="appeals due within this many working days go first")
+    operator_hours_file: Path | None = Field(None, description="default: bot/operators/working_hours.yml")
+    operator_topics_file: Path | None = Field(None, description="default: bot/operators/handoff_topics.yml")
 
     # --- editors (editors issue) ---
 
