@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from bot.assistant import Assistant, Understanding
 from bot.i18n import gettext
 from bot.logging import get_logger
-from bot.messages import Incoming, Reply
+from bot.messages import Button, Incoming, Reply
 from bot.storage.models import Conversation, Message, User
 from nlu.language import detect_language
 from nlu.normalize import clean
@@ -77,6 +77,7 @@ class Engine:
         self.sessions = sessions
         self.connector = connector
         self.routers: list[Router] = []
+        self.operators = None  # bot.operators.desk.Desk (hours, topics, clock), created on first use
 
     def include(self, *routers: Router) -> "Engine":
         self.routers.extend(routers)
@@ -135,8 +136,11 @@ class Engine:
                                     text_masked=mask(text) if text else f"[button {msg.button}]"
                                     if msg.button else "[attachment]"))
             if conv.status == "operator":
-                # an operator owns the conversation: the bot stays silent
-                return []
+                from bot.operators.handoff import owned_message
+
+                if await owned_message(ctx):
+                    # an operator owns the conversation: the bot stays silent (the message is stored above)
+                    return []
             if conv.language is None and text:
                 conv.language = lang
             replies: list[Reply] = []
@@ -149,6 +153,7 @@ class Engine:
                 else:
                     continue
                 break
+            replies = ctx.meta.pop("prefix", []) + replies  # e.g. "the operator was idle, I am back"
             for r in replies:
                 session.add(Message(conversation_id=conv.id, direction="out", text_masked=mask(r.text),
                                     intent=ctx.meta.get("intent"), confidence=ctx.meta.get("confidence"),
@@ -169,7 +174,8 @@ class Engine:
             out = []
             for m in rows.scalars():
                 m.delivered = True
-                out.append(Reply(m.payload.get("text", m.text_masked)))
+                out.append(Reply(m.payload.get("text", m.text_masked),
+                                 buttons=[Button(**b) for b in m.payload.get("buttons") or [] if isinstance(b, dict)]))
             return out
 
 
@@ -177,7 +183,7 @@ def inbox_sender(sessions: async_sessionmaker[AsyncSession]):
     """A notification sender for channels without push (web chat, CLI, tests): the message waits in
     the conversation until the client fetches it."""
 
-    async def send(channel: str, user_id: str, text: str) -> None:
+    async def send(channel: str, user_id: str, text: str, buttons: list[Button] | None = None) -> None:
         async with sessions() as session, session.begin():
             user = (await session.execute(select(User).where(User.channel == channel, User.external_id == user_id))
                     ).scalar_one()
@@ -185,6 +191,8 @@ def inbox_sender(sessions: async_sessionmaker[AsyncSession]):
                                           .order_by(Conversation.id.desc()).limit(1))).scalar_one()
             # the full text goes in the payload (it is the citizen's own notification), the column is masked
             session.add(Message(conversation_id=conv.id, direction="out", text_masked=mask(text),
-                                payload={"text": text, "notification": True}, delivered=False))
+                                payload={"text": text, "notification": True,
+                                         "buttons": [{"id": b.id, "label": b.label} for b in buttons or []]},
+                                delivered=False))
 
     return send

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.dialogue.engine import Context, Router
 from bot.intake import registry
 from bot.messages import Button, Card, Reply
-from bot.storage.models import Feedback, Handoff
+from bot.operators import handoff
+from bot.storage.models import Feedback
 from nlu.entities import find_appeal_numbers
 
 commands = Router("commands")
@@ -39,6 +38,12 @@ def _command(ctx: Context) -> str | None:
     if ctx.text.startswith("/"):
         return ctx.text.split()[0].split("@")[0].lower()
     return None
+
+
+@commands.handler
+async def on_operator_controls(ctx: Context):
+    # CSAT ratings, leaving the operator queue (bot/operators/handoff.py)
+    return await handoff.controls(ctx)
 
 
 @commands.handler
@@ -92,11 +97,18 @@ async def on_emergency(ctx: Context):
         # inside a form, names and addresses are not emergencies unless the lexicon or a confident model says so
         return None
     ctx.meta.update(intent="emergency", confidence=u.intent.confidence, answer_status="emergency")
+    await handoff.flag_emergency(ctx)  # a queued conversation moves to the front
     text = ctx.engine.assistant._emergency_answer(ctx.lang, u.emergency)
     replies = [Reply(text, links=["tel:112"])]
     if ctx.state.get("flow") == "appeal":
         replies.append(Reply(ctx.t("Your appeal draft is saved. When you are safe, we can continue.")))
     return replies
+
+
+@emergency.handler
+async def on_waiting_for_operator(ctx: Context):
+    # queued for an operator: out-of-hours contact and description, place in the queue
+    return await handoff.while_waiting(ctx)
 
 
 async def status_reply(ctx: Context, number: str | None = None) -> list[Reply]:
@@ -129,15 +141,21 @@ def describe_appeal(ctx: Context, appeal) -> str:
     return "\n".join(lines)
 
 
-async def operator_reply(ctx: Context, reason: str) -> list[Reply]:
-    ctx.meta.update(intent="operator", answer_status="handed_off")
-    existing = (await ctx.session.execute(select(Handoff).where(Handoff.conversation_id == ctx.conversation.id,
-                                                                Handoff.closed_at.is_(None)))).first()
-    if existing is None:
-        ctx.session.add(Handoff(conversation_id=ctx.conversation.id, reason=reason))
-        ctx.conversation.status = "waiting_operator"
-    return [Reply(ctx.t("I will pass the conversation to a human operator. Please describe your question in one "
-                        "message; the operator will see our whole conversation."))]
+async def operator_reply(ctx: Context, reason: str, lead: list[Reply] | None = None, topic=None,
+                         agency: str | None = None) -> list[Reply]:
+    """Hand the conversation to a human operator (queue, estimate, working hours: bot/operators)."""
+    return await handoff.request(ctx, reason, topic=topic, agency=agency, lead=lead)
+
+
+async def with_topic_handoff(ctx: Context, reply: Reply, entry_id: str, agency: str | None) -> list[Reply]:
+    """An answer on an editor-defined topic (bot/operators/handoff_topics.yml) also goes to an operator."""
+    topic = handoff.topic_for(ctx, entry_id, agency)
+    if topic is None:
+        return [reply]
+    meta = dict(ctx.meta)
+    out = await operator_reply(ctx, "topic", lead=[reply], topic=topic, agency=agency)
+    ctx.meta.update(intent=meta.get("intent"), entry_id=meta.get("entry_id"), confidence=meta.get("confidence"))
+    return out
 
 
 @buttons.handler
@@ -155,13 +173,20 @@ async def on_button(ctx: Context):
             return [Reply(ctx.t("Thank you! Glad it helped."))]
         negatives = int(ctx.state.get("negative_feedback", 0)) + 1
         ctx.state["negative_feedback"] = negatives
+        if negatives >= 2:  # the second "not helpful" in this conversation: a human takes over
+            return await operator_reply(ctx, "negative_feedback",
+                                        lead=[Reply(ctx.t("Sorry it did not help again."))])
         return [Reply(ctx.t("Sorry it did not help. You can rephrase the question, or I can connect you to an "
                             "operator."), buttons=[Button("act:operator", ctx.t("Operator"))])]
     if b.startswith("pick:"):
         entry_id = b.split(":", 1)[1]
-        if a.corpus.get(entry_id) is None:
+        entry = a.corpus.get(entry_id)
+        if entry is None:
             return [Reply(ctx.t("This option is no longer available. Please ask again."))]
-        return [answer_reply(ctx, entry_id, intent="faq", confidence=None)]
+        if entry.agency:
+            ctx.state["last_agency"] = entry.agency
+        return await with_topic_handoff(ctx, answer_reply(ctx, entry_id, intent="faq", confidence=None), entry_id,
+                                        entry.agency)
     if b == "menu:appeal":
         from bot.intake.form import start_form
 
@@ -194,7 +219,8 @@ def channel_card(ctx: Context, rec) -> Card | None:
     alternative = None
     if rec.channel in ("egov_portal", "e_otinish", "online_reception", "mobile_app", "contact_center"):
         alt = "psc" if rec.channel == "egov_portal" else "manual_submission"
-        alternative = ctx.t("Without internet: {channel}.", channel=a._title(f"channel.{alt}", ctx.lang))
+        if a.corpus.get(f"channel.{alt}") is not None:  # never show a bare id to a citizen
+            alternative = ctx.t("Without internet: {channel}.", channel=a._title(f"channel.{alt}", ctx.lang))
     return Card(title=title, why=(rec.why or {}).get(ctx.lang, ""), contact=contact, alternative=alternative)
 
 
@@ -242,14 +268,19 @@ async def on_text(ctx: Context):
     conf = r.confidence if r else 0.0
     appeal_type = u.appeal_type.name if u.appeal_type else None
     rec = a.router.recommend(ctx.text, intent, appeal_type, top.entry_id if top else None, conf)
+    top_entry = a.corpus.get(top.entry_id) if top is not None else None
+    agency = (top_entry.agency if top_entry is not None and conf >= s.clarify_threshold else None) or rec.agency
+    if agency:
+        ctx.state["last_agency"] = agency  # the operator queue if the citizen asks for one
     if top is not None and conf >= s.answer_threshold:
         ctx.state["low_confidence"] = 0
         card = channel_card(ctx, rec) if intent == "channel" else None
         reply = answer_reply(ctx, top.entry_id, intent, conf, card)
         if card:
             reply.text = card_text(ctx, card) + "\n\n" + reply.text
-        return [reply]
+        return await with_topic_handoff(ctx, reply, top.entry_id, agency)
     if top is not None and conf >= s.clarify_threshold and len(r.hits) > 1:
+        ctx.state["low_confidence"] = 0
         ctx.meta.update(intent=intent, confidence=conf, answer_status="clarified")
         return [Reply(ctx.t("Did you mean one of these?"),
                       buttons=[Button(f"pick:{h.entry_id}", a._title(h.entry_id, ctx.lang)) for h in r.hits[:2]]
@@ -261,4 +292,9 @@ async def on_text(ctx: Context):
     card = channel_card(ctx, rec)
     text = ctx.t("I am not sure I understood. You can rephrase the question, contact {channel}, or ask for a human "
                  "operator.", channel=card.title if card else "E-otinish")
+    if lows >= 2:  # two low-confidence / no-answer turns in a row: a human takes over
+        meta = dict(ctx.meta)
+        out = await operator_reply(ctx, "low_confidence", lead=[Reply(text, card=card)])
+        ctx.meta.update(confidence=meta.get("confidence"))
+        return out
     return [Reply(text, buttons=options, card=card)]

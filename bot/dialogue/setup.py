@@ -42,4 +42,7 @@ async def build_runtime(settings: Settings, assistant: Assistant, migrate: bool 
     all_senders = {ch: inbox for ch in PULL_CHANNELS}
     all_senders.update(senders or {})
     worker = OutboxWorker(sessions, all_senders)
+    from bot.operators.service import idle_release_job  # operators idle too long give the bot its turn back
+
+    worker.periodic.append((settings.operator_idle_check_seconds, idle_release_job(sessions, engine)))
     return Runtime(engine, db, sessions, worker)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -68,7 +69,16 @@ def make_connector(intake_url: str | None):
     return HttpConnector(intake_url) if intake_url else RegistryConnector()
 
 
-Sender = Callable[[str, str, str], Awaitable[None]]  # (channel, user_id, text)
+Sender = Callable[[str, str, str], Awaitable[None]]  # (channel, user_id, text[, buttons=list[Button]])
+
+
+def _takes_buttons(sender) -> bool:
+    """Whether a sender accepts ``buttons=`` (senders without it get the text alone)."""
+    try:
+        params = inspect.signature(sender).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "buttons" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 class OutboxWorker:
@@ -82,6 +92,9 @@ class OutboxWorker:
         self.max_delay = max_delay
         self.timeout = timeout
         self._http: aiohttp.ClientSession | None = None
+        # (interval seconds, job): housekeeping run_forever also does, e.g. bot/operators' idle release
+        self.periodic: list[tuple[float, Callable[[], Awaitable[object]]]] = []
+        self._periodic_due: dict[int, float] = {}
 
     async def close(self) -> None:
         if self._http is not None:
@@ -130,7 +143,14 @@ class OutboxWorker:
             sender = self.senders.get(row.payload.get("channel"))
             if sender is None:
                 return False
-            await sender(row.payload["channel"], row.payload["user_id"], row.payload["text"])
+            buttons = row.payload.get("buttons")
+            if buttons and _takes_buttons(sender):  # e.g. the CSAT prompt's rating buttons
+                from bot.messages import Button
+
+                await sender(row.payload["channel"], row.payload["user_id"], row.payload["text"],
+                             buttons=[Button(b["id"], b["label"]) for b in buttons])
+            else:
+                await sender(row.payload["channel"], row.payload["user_id"], row.payload["text"])
             return True
         raise ValueError(f"unknown outbox kind {row.kind!r}")
 
@@ -148,9 +168,22 @@ class OutboxWorker:
                 return True
             raise RuntimeError(f"intake endpoint answered HTTP {resp.status}")
 
+    async def run_periodic(self, force: bool = False) -> None:
+        """Run the ``periodic`` jobs that are due (all of them with ``force``)."""
+        now = asyncio.get_running_loop().time()
+        for i, (every, job) in enumerate(self.periodic):
+            if not force and now < self._periodic_due.get(i, 0.0):
+                continue
+            self._periodic_due[i] = now + every
+            try:
+                await job()
+            except Exception:  # noqa: BLE001 - keep the worker alive
+                log.exception("periodic_job_error", job=getattr(job, "__name__", repr(job)))
+
     async def run_forever(self, interval: float = 2.0, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         while not stop.is_set():
+            await self.run_periodic()
             try:
                 await self.run_once()
             except Exception:  # noqa: BLE001 - keep the worker alive

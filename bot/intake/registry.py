@@ -132,4 +132,8 @@ async def set_status(session: AsyncSession, appeal: Appeal, status: str, actor: 
     if note:
         parts.append(note)
     notify(session, user, " ".join(parts), key=f"status-{appeal.number}-{event.id}")
+    if status == "answered":  # ask the citizen to rate how the appeal was handled (CSAT, bot/operators)
+        from bot.operators.feedback import request_appeal_rating
+
+        await request_appeal_rating(session, appeal, user)
     return event

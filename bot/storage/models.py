@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -117,21 +118,47 @@ class Feedback(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     entry_id: Mapped[str | None] = mapped_column(String(80))
     helpful: Mapped[bool | None] = mapped_column(Boolean)
-    rating: Mapped[int | None]  # CSAT 1-5 (operator issue)
+    rating: Mapped[int | None]  # CSAT 1-5 (operator issue); NULL while a requested rating is unanswered
+    # what a CSAT rating is about (bot/operators/feedback.py): "operator" (a closed hand-off) or "appeal"
+    # (an answered appeal); NULL for the "helpful / not helpful" votes on bot answers
+    kind: Mapped[str | None] = mapped_column(String(16))
+    operator: Mapped[str | None] = mapped_column(String(120))
+    agency: Mapped[str | None] = mapped_column(String(32))
+    handoff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("handoffs.id", ondelete="SET NULL", name="fk_feedback_handoff_id_handoffs"))
+    appeal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appeals.id", ondelete="SET NULL", name="fk_feedback_appeal_id_appeals"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Handoff(Base):
-    """A request for a human operator (consumed by the operator console)."""
+    """A conversation handed to a human operator (bot/operators). Open while ``closed_at`` is NULL:
+    waiting in ``queue`` while ``taken_by`` is NULL, owned by ``taken_by`` otherwise."""
 
     __tablename__ = "handoffs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    # citizen_request | low_confidence | negative_feedback | topic | operator_initiative
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     taken_by: Mapped[str | None] = mapped_column(String(120))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    queue: Mapped[str] = mapped_column(String(40), default="general", server_default="general", index=True)
+    agency: Mapped[str | None] = mapped_column(String(32))
+    topic: Mapped[str | None] = mapped_column(String(80))  # the editor-defined topic that required the hand-off
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    appeal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appeals.id", ondelete="SET NULL", name="fk_handoffs_appeal_id_appeals"))
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # out of hours: next opening
+    contact: Mapped[str | None] = mapped_column(String(255))  # out of hours: a phone to call back, or NULL = chat
+    description: Mapped[str | None] = mapped_column(Text)  # out of hours: the citizen's summary (masked)
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    operator_activity_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    citizen_waiting_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str | None] = mapped_column(String(24))
+    closed_by: Mapped[str | None] = mapped_column(String(120))
+    history: Mapped[list] = mapped_column(JSON, default=list)  # [{at, action, by, ...}]
 
 
 class Outbox(Base):
@@ -169,6 +196,18 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OperatorPresence(Base):
+    """Operators online for the waiting-time estimate: the console calls ``heartbeat`` while an
+    operator has it open (bot/operators/queue.py)."""
+
+    __tablename__ = "operator_presence"
+
+    operator: Mapped[str] = mapped_column(String(120), primary_key=True)
+    queues: Mapped[list] = mapped_column(JSON, default=list)  # queues served; empty: all
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    online: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 _ = func  # re-exported for migrations
