@@ -258,7 +258,9 @@ async def test_bot_is_silent_while_an_operator_owns_the_conversation(rt):
     assert (await chat.conversation()).status == "operator"
     assert await chat.say("Мой телефон +7 701 123 45 67, перезвоните") == []
     assert await chat.say("Как получить справку о несудимости?") == []
-    assert await chat.say("помогите, в подъезде пожар") == []     # the operator sees it, flagged
+    # safety before silence: an emergency still gets 112 at once, and the operator sees it flagged
+    advice = await chat.say("помогите, в подъезде пожар")
+    assert len(advice) == 1 and "112" in advice[0].text and "101" in advice[0].text
     h = await chat.handoff()
     assert h.emergency and h.taken_by == "op1"
     async with rt.sessions() as s:
@@ -267,7 +269,7 @@ async def test_bot_is_silent_while_an_operator_owns_the_conversation(rt):
     assert "Как получить справку о несудимости?" in citizen
     assert any("перезвоните" in x for x in citizen)
     assert not any("701 123 45 67" in x for x in citizen)          # stored masked
-    assert [x["who"] for x in lines].count("bot") == 1               # only the hand-off message
+    assert [x["who"] for x in lines].count("bot") == 2               # the hand-off message and the 112 advice
 
 
 async def test_take_conflicts_and_owner_rules(rt):

@@ -27,8 +27,8 @@ async def tg(aiohttp_server, settings, assistant, tmp_path):
     s = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'tg.db'}"})
     adapter_box = {}
 
-    async def notify(channel, user_id, text):
-        await adapter_box["a"].notify(channel, user_id, text)
+    async def notify(channel, user_id, text, buttons=None):
+        await adapter_box["a"].notify(channel, user_id, text, buttons=buttons)
 
     runtime = await build_runtime(s, assistant, senders={"telegram": notify})
     adapter = TelegramAdapter(runtime, TOKEN, api_url=str(server.make_url("")).rstrip("/"),

@@ -139,8 +139,15 @@ class Engine:
                 from bot.operators.handoff import owned_message
 
                 if await owned_message(ctx):
-                    # an operator owns the conversation: the bot stays silent (the message is stored above)
-                    return []
+                    # an operator owns the conversation: the bot stays silent (the message is stored above),
+                    # except for an emergency: a miss can cost a life, a duplicate costs a sentence
+                    kinds = ctx.meta.get("emergency_while_owned")
+                    if kinds is None:
+                        return []
+                    advice = Reply(self.assistant._emergency_answer(lang, kinds), links=["tel:112"])
+                    session.add(Message(conversation_id=conv.id, direction="out", text_masked=mask(advice.text),
+                                        intent="emergency", answer_status="emergency"))
+                    return [advice]
             if conv.language is None and text:
                 conv.language = lang
             replies: list[Reply] = []

@@ -25,7 +25,7 @@ from bot.operators.queue import estimate_for
 from bot.operators.service import _log, cancel_button, idle_text, is_idle, open_handoff, release, wait_text
 from bot.operators.topics import Topic, queue_for
 from bot.storage.models import Appeal, Handoff, Message
-from nlu.emergency import is_emergency
+from nlu.emergency import emergency_kinds, is_emergency
 from nlu.entities import find_appeal_numbers, find_emails, find_phones
 from nlu.pii import mask
 
@@ -262,7 +262,8 @@ def _queued(ctx, h: Handoff) -> list[Reply]:
 
 async def owned_message(ctx) -> bool:
     """A citizen's message while an operator owns the conversation. True: stay silent (the message
-    is already stored, masked). False: the operator has been idle too long — the conversation is
+    is already stored, masked) — except that an emergency still gets the 112 advice (the engine sends
+    it when ``ctx.meta['emergency_while_owned']`` is set). False: the operator has been idle too long — the conversation is
     given back to the bot (told in ``ctx.meta['prefix']``) and the message is answered normally."""
     desk = desk_for(ctx.engine)
     now = desk.now()
@@ -278,7 +279,9 @@ async def owned_message(ctx) -> bool:
     if h.citizen_waiting_since is None:
         h.citizen_waiting_since = now
     if ctx.text and is_emergency(ctx.text):
+        # safety before silence: the emergency numbers go out at once, the operator sees the flag
         h.emergency = True
+        ctx.meta["emergency_while_owned"] = emergency_kinds(ctx.text)
     return True
 
 

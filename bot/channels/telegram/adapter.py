@@ -165,9 +165,10 @@ class TelegramAdapter:
         self.dp.update.outer_middleware(RuntimeMiddleware(runtime, self.dedup))
         self.dp.include_routers(*build_routers())
 
-    async def notify(self, channel: str, user_id: str, text: str) -> None:
-        """Outbox sender: appeal notifications go back to the chat the appeal came from."""
-        await send_replies(self.bot, int(user_id), [Reply(text)])
+    async def notify(self, channel: str, user_id: str, text: str, buttons=None) -> None:
+        """Outbox sender: appeal notifications, operator replies and rating questions go back to the
+        chat they belong to (``buttons``: neutral Buttons, e.g. the 1–5 rating)."""
+        await send_replies(self.bot, int(user_id), [Reply(text, buttons=list(buttons or []))])
 
     async def set_commands(self) -> None:
         for lang, cmds in COMMANDS.items():
