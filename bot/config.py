@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     whatsapp_app_secret: SecretStr | None = None
     # --- whatsapp (channels issue) ---
+    # enabled when token, phone number id, app secret and verify token are all set (docs/channels.md)
+    whatsapp_token: SecretStr | None = Field(None, description="WhatsApp Cloud API access token (system user)")
+    whatsapp_phone_number_id: str | None = Field(None, description="the business phone number id that sends")
+    whatsapp_verify_token: SecretStr | None = Field(None, description="hub.verify_token of the webhook set-up")
+    whatsapp_api_url: str = Field("https://graph.facebook.com", description="Graph API base URL (tests: a fake)")
+    whatsapp_api_version: str = Field("v23.0", description="Graph API version in the request path")
+    whatsapp_template_notification: str = Field(
+        "appeal_status_update", description="approved template (one body parameter) used outside the 24-hour window")
+    whatsapp_template_language_kk: str = Field("kk", description="template language code for Kazakh-speaking users")
+    whatsapp_template_language_ru: str = Field("ru", description="template language code for Russian-speaking users")
+    whatsapp_window_hours: float = Field(24.0, description="customer-service window after the user's last message")
 
     # --- rate limits (channels issue) ---
     # Telegram: about 30 messages/s overall and about 1/s per chat (Bot API FAQ)
