@@ -341,7 +341,9 @@ async def _register(ctx: Context) -> list[Reply]:
         email=f.get("email"), text=f["text"], attachments=f.get("attachments", []), consent=True,
         connector=ctx.engine.connector)
     # remember the applicant's details (with their consent) so they are not asked again
-    ctx.user.profile = {k: f.get(k) for k in PROFILE_FIELDS if f.get(k) or (k == "patronymic" and k in f)}
+    # (other keys, e.g. a channel adapter's own "whatsapp" state, are kept)
+    kept = {k: v for k, v in (ctx.user.profile or {}).items() if k not in PROFILE_FIELDS}
+    ctx.user.profile = {**kept, **{k: f.get(k) for k in PROFILE_FIELDS if f.get(k) or (k == "patronymic" and k in f)}}
     ctx.user.consent_at = appeal.received_at
     ctx.state.clear()
     ctx.meta.update(intent="appeal", answer_status="appeal_registered")

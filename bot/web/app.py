@@ -64,11 +64,16 @@ async def read_json(request: web.Request, shape: str):
     """The request's JSON body, at most MAX_BODY bytes; ``shape`` describes it in the error."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise BadRequest(413, f"request body larger than {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = bytearray()
+    while len(raw) <= MAX_BODY:  # a body may arrive in several chunks
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_BODY:
         raise BadRequest(413, f"request body larger than {MAX_BODY} bytes")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(bytes(raw).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest(400, f"body must be JSON: {shape}") from None
 
@@ -135,6 +140,8 @@ async def _start_runtime(app: web.Application) -> None:
     app[STOP] = asyncio.Event()
     app[WORKER_TASK] = asyncio.create_task(runtime.worker.run_forever(stop=app[STOP]))
     token = settings.telegram_token.get_secret_value() if settings.telegram_token else ""
+    if not token:
+        log.info("channel_disabled", channel="telegram", missing=["ESTU_TELEGRAM_TOKEN"])
     if token:
         from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
@@ -153,6 +160,7 @@ async def _start_runtime(app: web.Application) -> None:
         runtime.worker.senders["telegram"] = adapter.notify
         app[TELEGRAM] = adapter
         await adapter.set_commands()
+        log.info("channel_enabled", channel="telegram", mode="webhook" if settings.telegram_webhook_url else "polling")
         if settings.telegram_webhook_url:
             if not secret:
                 raise RuntimeError("ESTU_TELEGRAM_WEBHOOK_SECRET is required with a webhook")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from bot.channels.text import split_message
+from bot.i18n import gettext
 from bot.messages import Attachment, Button, Incoming, Reply
 
 CHANNEL = "whatsapp"
@@ -34,8 +35,8 @@ MAX_ROW_DESCRIPTION = 72
 MAX_ID = 200
 MAX_TEMPLATE_PARAM = 900  # the whole template body must stay within 1,024 characters
 
-LIST_BUTTON = {"kk": "Таңдау", "ru": "Выбрать"}
-NUMBER_HINT = {"kk": "Нұсқаның нөмірін жіберіңіз.", "ru": "Отправьте номер варианта."}
+LIST_BUTTON = "Choose"  # gettext msgids (bot/locale/*/LC_MESSAGES/estu.po)
+NUMBER_HINT = "Send the number of the option."
 _NUMBER_REPLY = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
 
 
@@ -85,7 +86,7 @@ def _text(body: str, preview: bool = False) -> dict:
 
 def numbered_text(text: str, buttons: list[Button], lang: str) -> str:
     lines = [f"{i}. {' '.join(b.label.split())}" for i, b in enumerate(buttons, 1)]
-    return (text + "\n\n" if text else "") + "\n".join(lines) + "\n" + NUMBER_HINT.get(lang, NUMBER_HINT["ru"])
+    return (text + "\n\n" if text else "") + "\n".join(lines) + "\n" + gettext(lang, NUMBER_HINT)
 
 
 def render(reply: Reply, lang: str = "ru") -> tuple[list[dict], list[str]]:
@@ -121,7 +122,7 @@ def render(reply: Reply, lang: str = "ru") -> tuple[list[dict], list[str]]:
             rows.append(row)
         out.append({"type": "interactive", "interactive": {
             "type": "list", "body": {"text": last},
-            "action": {"button": LIST_BUTTON.get(lang, LIST_BUTTON["ru"]), "sections": [{"rows": rows}]}}})
+            "action": {"button": gettext(lang, LIST_BUTTON), "sections": [{"rows": rows}]}}})
     return out, []
 
 
@@ -140,7 +141,7 @@ def template(name: str, language_code: str, text: str, buttons: list[Button] | N
     options = []
     if buttons:
         text = text + " " + " ".join(f"{i}. {b.label}" for i, b in enumerate(buttons, 1)) + " — " + \
-            NUMBER_HINT.get(lang, NUMBER_HINT["ru"])
+            gettext(lang, NUMBER_HINT)
         options = [b.id for b in buttons]
     payload = {"type": "template", "template": {
         "name": name, "language": {"code": language_code},
