@@ -32,6 +32,9 @@ import importlib
 PAGE_MODULES: list[str] = [
     "bot.web.console.auth",
     "bot.web.console.admin",
+    "bot.web.console.conversations",
+    "bot.web.console.appeals",
+    "bot.web.console.ratings",
 ]
 
 _EXPORTS = {
