@@ -44,7 +44,7 @@ NO = ("нет", "жок", "не согласен", "no")
 
 
 def _agency_title(ctx: Context, agency: str | None) -> str | None:
-    return ctx.engine.assistant._agency_name(agency, ctx.lang) if agency else None
+    return (ctx.engine.assistant._agency_name(agency, ctx.lang) or agency) if agency else None
 
 
 def start_form(ctx: Context, initial_text: str | None) -> list[Reply]:

@@ -127,6 +127,9 @@ async def logout(request: web.Request) -> web.Response:
     async with core.sessions(request)() as s, s.begin():
         await s.execute(delete(StaffSession).where(StaffSession.id == request[core.SESSION].id))
         await audit_request(request, s, "logout", "staff_user", user.id, {})
+        from bot.operators import go_offline
+
+        await go_offline(s, user.username)  # no longer counted in the queue's waiting estimate
     set_cookie(request, SESSION_COOKIE, None)
     return redirect(request, PREFIX + "/login")
 
