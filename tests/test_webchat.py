@@ -333,5 +333,14 @@ def test_errors_are_shown_and_the_text_is_kept(browser, small_settings, small_as
 
 
 def test_templates_and_static_are_package_data():
-    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
-    assert '"web/templates/*", "web/static/*"' in pyproject
+    """Every template and static file is matched by the package-data globs, so a wheel ships them."""
+    import glob
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bot"]
+    files = [p.relative_to(root / "bot").as_posix() for d in ("web/templates", "web/static")
+             for p in (root / "bot" / d).rglob("*") if p.is_file()]
+    assert files
+    shipped = {f for g in globs for f in glob.glob(g, root_dir=root / "bot", recursive=True)}
+    assert sorted(set(files) - shipped) == []
