@@ -165,7 +165,7 @@ class Engine:
                 session.add(Message(conversation_id=conv.id, direction="out", text_masked=mask(r.text),
                                     intent=ctx.meta.get("intent"), confidence=ctx.meta.get("confidence"),
                                     entry_id=ctx.meta.get("entry_id"), answer_status=ctx.meta.get("answer_status"),
-                                    payload={"buttons": [b.id for b in r.buttons]}))
+                                    payload={"buttons": [b.id for b in r.buttons], **_analytics(ctx, r)}))
             conv.updated_at = dt.datetime.now(dt.timezone.utc)
             flag_modified(conv, "state")
             return replies
@@ -184,6 +184,17 @@ class Engine:
                 out.append(Reply(m.payload.get("text", m.text_masked),
                                  buttons=[Button(**b) for b in m.payload.get("buttons") or [] if isinstance(b, dict)]))
             return out
+
+
+def _analytics(ctx: Context, reply: Reply) -> dict:
+    """What the traffic analytics (bot/editorial/insights.py) read from a reply's payload: the channel a shown
+    recommendation card points to, and whether the question went unanswered (even if a hand-off followed)."""
+    out = {}
+    if reply.card is not None and ctx.meta.get("channel"):
+        out["channel"] = ctx.meta["channel"]
+    if ctx.meta.get("unanswered"):
+        out["unanswered"] = ctx.meta["unanswered"]
+    return out
 
 
 def inbox_sender(sessions: async_sessionmaker[AsyncSession]):

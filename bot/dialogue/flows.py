@@ -277,6 +277,8 @@ async def on_text(ctx: Context):
         card = channel_card(ctx, rec) if intent == "channel" else None
         reply = answer_reply(ctx, top.entry_id, intent, conf, card)
         if card:
+            ctx.meta["channel"] = rec.channel  # stored with the reply that shows the card (analytics)
+        if card:
             reply.text = card_text(ctx, card) + "\n\n" + reply.text
         return await with_topic_handoff(ctx, reply, top.entry_id, agency)
     if top is not None and conf >= s.clarify_threshold and len(r.hits) > 1:
@@ -288,8 +290,11 @@ async def on_text(ctx: Context):
     lows = int(ctx.state.get("low_confidence", 0)) + 1
     ctx.state["low_confidence"] = lows
     ctx.meta.update(intent=intent, confidence=conf, answer_status="low_confidence" if top else "no_answer")
+    ctx.meta["unanswered"] = ctx.meta["answer_status"]  # kept in the payload even if a hand-off follows
     options = [Button("act:operator", ctx.t("Operator"))]
     card = channel_card(ctx, rec)
+    if card:
+        ctx.meta["channel"] = rec.channel
     text = ctx.t("I am not sure I understood. You can rephrase the question, contact {channel}, or ask for a human "
                  "operator.", channel=card.title if card else "E-otinish")
     if lows >= 2:  # two low-confidence / no-answer turns in a row: a human takes over

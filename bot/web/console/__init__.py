@@ -35,6 +35,7 @@ PAGE_MODULES: list[str] = [
     "bot.web.console.conversations",
     "bot.web.console.appeals",
     "bot.web.console.ratings",
+    "bot.web.console.insights",
 ]
 
 _EXPORTS = {

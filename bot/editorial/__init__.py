@@ -1,0 +1,1 @@
+"""Editorial tools: knowledge-base versions, drafts and publishing, and learning from traffic."""
