@@ -41,8 +41,15 @@ _LATIN_SINGLE = {
     "j": "ж", "k": "к", "l": "л", "m": "м", "n": "н", "ñ": "ң", "ń": "ң", "o": "о",
     "ö": "ө", "ó": "ө", "p": "п", "q": "қ", "r": "р", "s": "с", "ş": "ш", "t": "т",
     "u": "ұ", "ū": "ұ", "ü": "ү", "ú": "ү", "v": "в", "w": "у", "x": "х", "y": "ы",
-    "ý": "й", "z": "з",
+    "ý": "у", "z": "з",
 }
+# The official alphabets differ on a few letters. 2018 (Decree No. 569 of 26 Oct 2017 as amended on
+# 19 Feb 2018): I i = І, Ý ý = У, U u = Ұ, Ú ú = Ү. 2021 (the revision presented in January 2021 and
+# published as a draft decree in April 2021): I ı = І, İ i = И/Й, U u = У, Ū ū = Ұ, Ü ü = Ү. Informal
+# typing follows neither: "i" is usually І, "u" either У or Ұ (the table above), and some people use
+# "ı" the Turkish way, for Ы ("Almatı"). :func:`_latin_reading` decides per message which one it is.
+_FRONT_LAT = set("eäöüáóú")
+_BACK_LAT = set("aoūy")
 _VOWELS_LAT = set("aeiouäöüūıyáóú")
 _LATIN_LETTERS = "a-zäáçğǵıīñńöóşūüúý"
 # a Latin word starts with a letter; apostrophes inside or at the end mark ә/ө/ү/ғ/ң (a', o' …)
@@ -59,8 +66,34 @@ def clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _latin_word_to_cyrillic(word: str) -> str:
-    w = word.lower()
+def _latin_reading(text: str) -> dict[str, str]:
+    """Letter readings that depend on which Latin spelling the message uses.
+
+    A dotless "ı" is І in the 2021 alphabet ("bır", "keledı") but Ы for people who type the Turkish
+    way ("Almatı", "turalı"): the words that contain it decide (front vowels: І, back vowels: Ы).
+    Where it stands for І, the writer follows 2021, so "i" is И/Й and "u" is У; a "ū" alone also
+    marks 2021 for "u"."""
+    lower = text.lower()
+    reading: dict[str, str] = {}
+    if "ı" in lower:
+        front = back = 0
+        for m in _LATIN_WORD.finditer(lower):
+            w = m.group(0)
+            if "ı" in w:
+                front += any(c in _FRONT_LAT for c in w)
+                back += any(c in _BACK_LAT for c in w)
+        if back > front:
+            reading["ı"] = "ы"
+        else:
+            reading.update({"ı": "і", "i": "и", "u": "у"})
+    if "ū" in lower:
+        reading["u"] = "у"
+    return reading
+
+
+def _latin_word_to_cyrillic(word: str, reading: dict[str, str] | None = None) -> str:
+    reading = reading or {}
+    w = word.lower().replace("i\u0307", "i")  # "İ".lower() is i + combining dot
     out: list[str] = []
     i = 0
     while i < len(w):
@@ -78,10 +111,12 @@ def _latin_word_to_cyrillic(word: str) -> str:
             ch = w[i]
             if ch == "y" and i > 0 and w[i - 1] in _VOWELS_LAT:
                 out.append("й")  # qalay, oy → й after a vowel
+            elif ch == "i" and reading.get("i") == "и" and i > 0 and w[i - 1] in _VOWELS_LAT:
+                out.append("й")  # 2021: İ i is both И and Й (qalai, üiıne → үйіне)
             elif ch == "'":
                 pass
             else:
-                out.append(_LATIN_SINGLE.get(ch, ch))
+                out.append(reading.get(ch) or _LATIN_SINGLE.get(ch, ch))
             i += 1
     return "".join(out)
 
@@ -92,7 +127,9 @@ def has_latin_letters(text: str) -> bool:
 
 def to_cyrillic(text: str) -> str:
     """Transliterate every Latin-letter word to Cyrillic (Kazakh conventions)."""
-    return _LATIN_WORD.sub(lambda m: _latin_word_to_cyrillic(m.group(0)), text)
+    lower = text.lower()
+    reading = _latin_reading(text) if ("ı" in lower or "ū" in lower) else None
+    return _LATIN_WORD.sub(lambda m: _latin_word_to_cyrillic(m.group(0), reading), text)
 
 
 def fold(text: str) -> str:
@@ -102,7 +139,7 @@ def fold(text: str) -> str:
 
 def normalize(text: str) -> str:
     """Canonical matching form: cleaned, lower-case, Latin → Cyrillic, folded."""
-    text = clean(text).lower().replace("ё", "е")
+    text = clean(text).lower().replace("ё", "е").replace("i\u0307", "i")  # "İ".lower() is i + dot
     text = to_cyrillic(text)
     return _SPACES.sub(" ", fold(text)).strip()
 

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -59,3 +60,28 @@ def test_transliteration_leaves_cyrillic_alone(text):
 @given(st.text(max_size=100))
 def test_fold_is_idempotent(text):
     assert fold(fold(text)) == fold(text)
+
+
+# The official Kazakh Latin alphabets (see nlu/normalize.py for the sources): 2021 has I ı = І, İ i = И/Й,
+# U u = У, Ū ū = Ұ, Ü ü = Ү, Y y = Ы; 2018 has I i = І, Ý ý = У, U u = Ұ, Ú ú = Ү, Y y = Ы.
+@pytest.mark.parametrize("latin,cyrillic", [
+    ("Būryñğy ötken zamanda, bır danyşpan kısı", "бұрыңғы өткен заманда, бір данышпан кісі"),  # 2021: ı = і
+    ("bır ülken qazysynyñ üiıne kelıp", "бір үлкен қазысының үйіне келіп"),  # 2021: i = й after a vowel
+    ("Jeke kuälıgımdı joğaltyp aldym", "жеке куәлігімді жоғалтып алдым"),
+    ("Qūjattardy tapsyru kerek", "құжаттарды тапсыру керек"),  # 2021: u = у, ū = ұ
+    ("Jeke kýálikti aýystyrý úshin", "жеке куәлікті ауыстыру үшін"),  # 2018: ý = у, ú = ү
+    ("Mamanǵa aýystyryńyz", "маманға ауыстырыңыз"),
+])
+def test_official_latin_alphabets(latin, cyrillic):
+    assert to_cyrillic(latin) == cyrillic
+    assert normalize(latin) == normalize(cyrillic)
+
+
+def test_dotless_i_typed_the_turkish_way_reads_as_y():
+    # "Almatı oblısı": ı in back-vowel words is Ы, as on a Turkish keyboard, not the 2021 І
+    assert normalize("Almatı oblısı, Qarasay audanı") == normalize("Алматы облысы, Қарасай ауданы")
+    assert normalize("Üyde üş kün boldı jılu joq") == normalize("Үйде үш күн болды жылу жоқ")
+
+
+def test_capital_dotted_i_leaves_no_combining_dot():
+    assert normalize("İNSTİTUT") == "институт"
