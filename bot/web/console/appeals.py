@@ -120,17 +120,6 @@ def deadline_info(appeal: Appeal, on: dt.date) -> dict:
     return {"state": "soon" if left <= DUE_SOON_DAYS else "ok", "days": left}
 
 
-def _agency_name(request: web.Request, agency: str | None, lang: str) -> str | None:
-    from bot.web.app import ASSISTANT
-
-    if not agency:
-        return None
-    try:
-        return request.app[ASSISTANT]._agency_name(agency, lang)
-    except Exception:  # noqa: BLE001 - a label is not worth an error page
-        return None
-
-
 def labels(request: web.Request) -> dict:
     """Template helpers that turn stored codes into words in the console's language."""
     lang = core.language(request)
@@ -150,7 +139,7 @@ def labels(request: web.Request) -> dict:
         "type_label": lambda code: _(TYPE_LABELS[code]) if code in TYPE_LABELS else (code or "—"),
         "channel_label": lambda code: _(CHANNELS[code]) if code in CHANNELS else (code or "—"),
         "lang_label": lambda code: _(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else (code or "—"),
-        "agency_label": lambda code: (_agency_name(request, code, lang) or code) if code else "—",
+        "agency_label": lambda code: (core.agency_name(request, code, lang) or code) if code else "—",
         "action_label": lambda code: _(ACTION_LABELS.get(code, code)),
         "deadline_label": deadline_label,
         "appeal_url": appeal_url,

@@ -104,17 +104,6 @@ async def _heartbeat(request: web.Request, s) -> None:
     await heartbeat(s, user.username, _operator_queues(user), desk=desk(request))
 
 
-def _agency_name(request: web.Request, agency: str | None, lang: str) -> str | None:
-    from bot.web.app import ASSISTANT
-
-    if not agency:
-        return None
-    try:
-        return request.app[ASSISTANT]._agency_name(agency, lang)
-    except Exception:  # noqa: BLE001 - a label is not worth an error page
-        return None
-
-
 def labels(request: web.Request) -> dict:
     """Template helpers that turn stored codes into words in the console's language."""
     lang = core.language(request)
@@ -125,7 +114,7 @@ def labels(request: web.Request) -> dict:
     def queue_label(queue: str | None) -> str:
         if not queue or queue == GENERAL:
             return _("General queue")
-        return _agency_name(request, queue, lang) or queue
+        return core.agency_name(request, queue, lang) or queue
 
     def minutes(n: int | None) -> str:
         if n is None:

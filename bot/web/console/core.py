@@ -480,3 +480,15 @@ async def static_file(request: web.Request) -> web.StreamResponse:
             or not path.is_file():
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def agency_name(request: web.Request, agency: str | None, lang: str) -> str | None:
+    """An agency id in words, from the knowledge base the server is using (None if unknown)."""
+    from bot.web.app import ASSISTANT
+
+    if not agency:
+        return None
+    try:
+        return request.app[ASSISTANT]._agency_name(agency, lang)
+    except Exception:  # noqa: BLE001 - a label is not worth an error page
+        return None

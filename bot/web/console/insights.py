@@ -227,7 +227,7 @@ def labeller(request: web.Request):
         return a._title(value, lang) if value and a.corpus.get(value) else (value or _("Not set"))
 
     def agency(value: str | None) -> str:
-        from bot.web.console.appeals import _agency_name
+        from bot.web.console.core import agency_name as _agency_name
 
         return (_agency_name(request, value, lang) or value) if value else _("Not set")
 

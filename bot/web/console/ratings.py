@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from bot.storage.models import Feedback
 from bot.storage.staff import StaffUser
 from bot.web.console import core
-from bot.web.console.appeals import _agency_name
+from bot.web.console.core import agency_name as _agency_name
 from bot.web.console.core import PREFIX, render, requires
 from bot.web.console.nav import NavItem
 
