@@ -361,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="rebuild even if up to date")
     b.set_defaults(func=cmd_kb_build)
     kb.add_parser("stats", help="entries per kind and language").set_defaults(func=cmd_kb_stats)
+    from bot.editorial.cli import add_commands as add_editorial_commands  # export, import, stale
+
+    add_editorial_commands(kb)
 
     n = sub.add_parser("nlu", help="NLU models").add_subparsers(dest="nlu_cmd", required=True)
     n.add_parser("train", help="retrain the intent and appeal-type classifiers").set_defaults(func=cmd_nlu_train)

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     operator_topics_file: Path | None = Field(None, description="default: bot/operators/handoff_topics.yml")
 
     # --- editors (editors issue) ---
+    review_max_age_days: int = Field(365, ge=1, description="entries reviewed longer ago are flagged as stale "
+                                     "(console list, estu kb stale)")
+    kb_follow_seconds: float = Field(10.0, ge=0, description="how often a running server checks for a knowledge-"
+                                     "base version published by another process (0: never)")
 
     log_level: str = "INFO"
     log_json: bool = False

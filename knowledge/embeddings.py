@@ -10,6 +10,8 @@ Vectors are L2-normalised ``float32`` so that inner product is cosine similarity
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -142,9 +144,15 @@ class VectorCache:
         return np.stack([self._store[k] for k in keys]).astype(np.float32)
 
     def save(self) -> None:
+        """Write the cache atomically. Several writers (an index build for a published version, the console's
+        self-retrieval check, another worker) each write their own temporary file and rename it into place:
+        the last one wins, none is ever half-written (a lost vector is only embedded again)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = np.array(list(self._store.keys()))
         vecs = np.stack(list(self._store.values())) if self._store else np.zeros((0, 1), np.float32)
-        tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, embedder=np.array(self.embedder_name), keys=keys, vectors=vecs)
-        tmp.replace(self.path)
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+        try:
+            np.savez(tmp, embedder=np.array(self.embedder_name), keys=keys, vectors=vecs)
+            tmp.replace(self.path)
+        finally:
+            tmp.unlink(missing_ok=True)

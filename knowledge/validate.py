@@ -23,6 +23,8 @@ class Issue:
     code: str
     where: str
     message: str
+    field: str | None = None  # the entry field concerned (questions, channels …), when there is one
+    language: str | None = None  # kk | ru, when the problem is in one language block
 
 
 @dataclass
@@ -35,8 +37,8 @@ class Report:
     def ok(self) -> bool:
         return not any(i.level == "error" for i in self.issues)
 
-    def add(self, level, code, where, message) -> None:
-        self.issues.append(Issue(level, code, where, message))
+    def add(self, level, code, where, message, field: str | None = None, language: str | None = None) -> None:
+        self.issues.append(Issue(level, code, where, message, field, language))
 
 
 def _duplicate_ids(root: Path) -> dict[str, list[str]]:
@@ -64,17 +66,18 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
         for lang in ("kk", "ru"):
             block = e.block(lang)
             if block is None:
-                report.add("error", "missing_twin", e.id, f"no {lang} version")
+                report.add("error", "missing_twin", e.id, f"no {lang} version", language=lang)
             elif len(block.questions) < MIN_PHRASINGS:
                 report.add("error", "few_phrasings", e.id,
-                           f"{lang}: {len(block.questions)} phrasing(s), at least {MIN_PHRASINGS} needed")
+                           f"{lang}: {len(block.questions)} phrasing(s), at least {MIN_PHRASINGS} needed",
+                           field="questions", language=lang)
     present = {e.id for e in corpus.entries}
     for cid in CHANNEL_IDS:
         if f"channel.{cid}" not in present:
             report.add("warning", "missing_channel", f"channel.{cid}", "no entry describes this channel")
     # near-duplicate questions across different entries
     seen: dict[str, str] = {}
-    token_sets: list[tuple[str, str, frozenset]] = []
+    token_sets: list[tuple[str, str, frozenset, str]] = []
     for e in corpus.entries:
         for lang in e.languages():
             for q in e.block(lang).questions:
@@ -82,26 +85,28 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
                 if not norm:
                     continue
                 if norm in seen and seen[norm] != e.id:
-                    report.add("error", "duplicate_question", e.id, f"{q!r} is also a phrasing of {seen[norm]}")
+                    report.add("error", "duplicate_question", e.id, f"{q!r} is also a phrasing of {seen[norm]}",
+                               field="questions", language=lang)
                 seen.setdefault(norm, e.id)
                 toks = frozenset(norm.split())
                 if len(toks) >= 3:
-                    token_sets.append((e.id, q, toks))
+                    token_sets.append((e.id, q, toks, lang))
     by_token: dict[str, list[int]] = defaultdict(list)
-    for i, (_, _, toks) in enumerate(token_sets):
+    for i, (_, _, toks, _) in enumerate(token_sets):
         for t in toks:
             by_token[t].append(i)
     reported: set[tuple[str, str]] = set()
-    for i, (eid, q, toks) in enumerate(token_sets):
+    for i, (eid, q, toks, lang) in enumerate(token_sets):
         cand = Counter(j for t in toks for j in by_token[t] if j > i)
         for j, shared in cand.items():
-            ej, qj, tj = token_sets[j]
+            ej, qj, tj, _ = token_sets[j]
             if ej == eid or (eid, ej) in reported:
                 continue
             jac = shared / len(toks | tj)
             if jac >= NEAR_DUP_JACCARD and toks != tj:
                 reported.add((eid, ej))
-                report.add("warning", "near_duplicate", eid, f"{q!r} ~ {qj!r} ({ej}), word overlap {jac:.2f}")
+                report.add("warning", "near_duplicate", eid, f"{q!r} ~ {qj!r} ({ej}), word overlap {jac:.2f}",
+                           field="questions", language=lang)
     # routing rules must name known channels
     for rule in corpus.routing.get("rules", []) or []:
         ch = rule.get("channel")
@@ -112,13 +117,17 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
                 report.add("warning", "unknown_entry", f"routing:{rule.get('id')}", f"no entry {eid!r}")
 
 
-def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0.5) -> None:
+def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0.5,
+                  only: set[str] | None = None, embedder=None) -> None:
     """Every phrasing, asked with its own passage removed, should find its entry in the top 3
-    (top 1 in a corpus under 15 entries), for at least ``min_share`` of an entry's phrasings."""
+    (top 1 in a corpus under 15 entries), for at least ``min_share`` of an entry's phrasings.
+    ``only``: test just these entries (the console checks the entry being saved); ``embedder``: reuse a
+    loaded one (else one is made from ``settings``)."""
     from knowledge.embeddings import VectorCache, make_embedder
     from knowledge.retrieval import Retriever, build_index
 
-    embedder = make_embedder(settings.embedder, settings.embedder_model, settings.embedder_threads)
+    if embedder is None:
+        embedder = make_embedder(settings.embedder, settings.embedder_model, settings.embedder_threads)
     cache = VectorCache(settings.cache_path, embedder.name)
     index = build_index(corpus, embedder, cache=cache, calibrate=False)
     cache.save()
@@ -128,7 +137,7 @@ def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0
     per_entry: dict[str, list[bool]] = defaultdict(list)
     top1 = []
     for i, p in enumerate(index.passages):
-        if p.kind != "question":
+        if p.kind != "question" or (only is not None and p.entry_id not in only):
             continue
         res = retriever.search(p.text, k=depth, query_vector=index.vectors[i], exclude={i})
         ids = [h.entry_id for h in res.hits]
@@ -142,10 +151,19 @@ def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0
     report.self_test_top1 = sum(top1) / len(top1) if top1 else None
 
 
+def check_corpus(corpus: Corpus, settings=None, self_test: bool = False,
+                 duplicates: dict[str, list[str]] | None = None, only: set[str] | None = None,
+                 embedder=None) -> Report:
+    """Every check of ``estu kb validate`` on a corpus held in memory (the console's editors use it on the
+    working copy): the static checks, and the self-retrieval test when ``self_test`` (needs ``settings``;
+    ``only`` limits it to some entries)."""
+    report = Report(entries=len(corpus.entries))
+    static_checks(corpus, report, duplicates)
+    if self_test and corpus.entries and not corpus.errors:
+        run_self_test(corpus, settings, report, only=only, embedder=embedder)
+    return report
+
+
 def validate_corpus(settings, self_test: bool = True) -> Report:
     corpus = load_corpus(settings.corpus_dir)
-    report = Report(entries=len(corpus.entries))
-    static_checks(corpus, report, _duplicate_ids(Path(settings.corpus_dir)))
-    if self_test and corpus.entries and not corpus.errors:
-        run_self_test(corpus, settings, report)
-    return report
+    return check_corpus(corpus, settings, self_test, _duplicate_ids(Path(settings.corpus_dir)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -28,6 +29,9 @@ log = get_logger("estu.dialogue")
 MAX_TEXT = 10_000
 
 Handler = Callable[["Context"], Awaitable[list[Reply] | None]]
+# (engine, assistant) pinned for the message being handled: a knowledge-base version published meanwhile
+# (bot/editorial/publish.py swaps ``engine.assistant``) takes effect from the next message, never half-way
+_PINNED: ContextVar[tuple["Engine", Assistant] | None] = ContextVar("estu_pinned_assistant", default=None)
 
 
 @dataclass
@@ -73,11 +77,21 @@ class Router:
 
 class Engine:
     def __init__(self, assistant: Assistant, sessions: async_sessionmaker[AsyncSession], connector=None) -> None:
-        self.assistant = assistant
+        self._assistant = assistant
         self.sessions = sessions
         self.connector = connector
         self.routers: list[Router] = []
         self.operators = None  # bot.operators.desk.Desk (hours, topics, clock), created on first use
+
+    @property
+    def assistant(self) -> Assistant:
+        """The assistant of the message being handled (pinned when it started), else the current one."""
+        pinned = _PINNED.get()
+        return pinned[1] if pinned is not None and pinned[0] is self else self._assistant
+
+    @assistant.setter
+    def assistant(self, value: Assistant) -> None:
+        self._assistant = value
 
     def include(self, *routers: Router) -> "Engine":
         self.routers.extend(routers)
@@ -115,6 +129,7 @@ class Engine:
 
     async def handle(self, msg: Incoming) -> list[Reply]:
         """Process one message; never raises to the caller (a failure becomes a kind apology)."""
+        token = _PINNED.set((self, self._assistant))
         try:
             return await self._handle(msg)
         except Exception:  # noqa: BLE001
@@ -122,6 +137,8 @@ class Engine:
             lang = msg.language_hint if msg.language_hint in ("kk", "ru") else "ru"
             return [Reply(gettext(lang, "Sorry, something went wrong on our side. Your data is saved; please "
                                         "send the message again."))]
+        finally:
+            _PINNED.reset(token)
 
     async def _handle(self, msg: Incoming) -> list[Reply]:
         text = clean(msg.text or "")[:MAX_TEXT]

@@ -12,7 +12,17 @@ from bot.config import Settings
 from bot.logging import get_logger
 
 log = get_logger("estu.web")
-ASSISTANT = web.AppKey("assistant", Assistant)
+
+
+class Served:
+    """The assistant the server answers with. Publishing a knowledge-base version replaces it while the server
+    runs (``bot/editorial/publish.py``); a request reads it once and keeps that one to the end."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+
+SERVED = web.AppKey("served", Served)
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", object)
 STOP = web.AppKey("stop", object)
@@ -41,8 +51,13 @@ async def errors_middleware(request: web.Request, handler):
         return _error(500, "internal error; the message was not processed, please try again")
 
 
+def served_assistant(app: web.Application) -> Assistant:
+    """The assistant answering now (take it once per request)."""
+    return app[SERVED].assistant
+
+
 async def healthz(request: web.Request) -> web.Response:
-    a = request.app[ASSISTANT]
+    a = served_assistant(request.app)
     return web.json_response({
         "status": "ok",
         "corpus_version": a.corpus.version,
@@ -85,7 +100,7 @@ async def ask(request: web.Request) -> web.Response:
         return exc.response
     if not isinstance(body, dict) or not isinstance(body.get("text"), str):
         return _error(400, 'field "text" (a string) is required')
-    a = request.app[ASSISTANT]
+    a = served_assistant(request.app)
     # the models are CPU-bound: keep the event loop free
     result = await asyncio.get_running_loop().run_in_executor(
         None, lambda: a.ask(body["text"], previous_language=body.get("language"), id=body.get("id")))
@@ -135,7 +150,7 @@ async def _start_runtime(app: web.Application) -> None:
     from bot.dialogue.setup import build_runtime
 
     settings = app[SETTINGS]
-    runtime = await build_runtime(settings, app[ASSISTANT])
+    runtime = await build_runtime(settings, served_assistant(app))
     app[RUNTIME] = runtime
     app[STOP] = asyncio.Event()
     app[WORKER_TASK] = asyncio.create_task(runtime.worker.run_forever(stop=app[STOP]))
@@ -194,7 +209,7 @@ async def _stop_runtime(app: web.Application) -> None:
 def create_app(settings: Settings, assistant: Assistant, with_dialogue: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[ASSISTANT] = assistant
+    app[SERVED] = Served(assistant)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/v1/ask", ask)
     app.router.add_post("/api/v1/messages", messages)
@@ -205,8 +220,9 @@ def create_app(settings: Settings, assistant: Assistant, with_dialogue: bool = T
         app.on_cleanup.append(_stop_runtime)
     # features register their own routes and start-up hooks (which run after the runtime's)
     from bot.channels.whatsapp import webhook as whatsapp
+    from bot.editorial import publish as editorial
     from bot.web import chat, console
 
-    for feature in (whatsapp, chat, console):
+    for feature in (whatsapp, chat, console, editorial):
         feature.setup(app)
     return app

@@ -36,6 +36,7 @@ PAGE_MODULES: list[str] = [
     "bot.web.console.appeals",
     "bot.web.console.ratings",
     "bot.web.console.insights",
+    "bot.web.console.kb",
 ]
 
 _EXPORTS = {

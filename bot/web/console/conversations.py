@@ -258,7 +258,7 @@ async def _conversation_context(request: web.Request, s, conv_id: int, *, reveal
 
 async def _history(request: web.Request, s, conv_id: int, names: dict[str, str], lang: str) -> list[dict]:
     """The service's transcript (masked) plus what the bot stored about each answer: intent, entry, confidence."""
-    from bot.web.app import ASSISTANT
+    from bot.web.app import served_assistant
 
     lines = [line for line in await transcript(s, conv_id) if line["who"] != "notification"]
     ids = [line["id"] for line in lines]
@@ -267,7 +267,7 @@ async def _history(request: web.Request, s, conv_id: int, names: dict[str, str],
         meta = {row.id: row for row in (await s.execute(
             select(Message.id, Message.intent, Message.entry_id, Message.confidence, Message.answer_status,
                    Message.created_at).where(Message.id.in_(ids)))).all()}
-    corpus = request.app[ASSISTANT].corpus
+    corpus = served_assistant(request.app).corpus
     out = []
     for line in lines:
         m = meta.get(line["id"])

@@ -119,16 +119,21 @@ def settings(request: web.Request) -> Settings:
 def sessions(request: web.Request) -> async_sessionmaker[AsyncSession]:
     """The database session factory: the dialogue runtime's, or the console's own when the app runs
     without the runtime (``create_app(..., with_dialogue=False)``). Use ``async with sessions(request)() as s``."""
-    from bot.web.app import RUNTIME
+    return app_sessions(request.app)
 
-    runtime = request.app.get(RUNTIME)
+
+def app_sessions(app: web.Application) -> async_sessionmaker[AsyncSession]:
+    """:func:`sessions` for code that has the application but no request (start-up hooks, background tasks)."""
+    from bot.web.app import RUNTIME, SETTINGS
+
+    runtime = app.get(RUNTIME)
     if runtime is not None:
         return runtime.sessions
-    state = request.app[STATE]
+    state = app[STATE]
     if state.get("sessions") is None:
         from bot.storage.db import make_engine, sessionmaker
 
-        state["engine"] = make_engine(settings(request).db_url)
+        state["engine"] = make_engine(app[SETTINGS].db_url)
         state["sessions"] = sessionmaker(state["engine"])
     return state["sessions"]
 
@@ -484,11 +489,11 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 def agency_name(request: web.Request, agency: str | None, lang: str) -> str | None:
     """An agency id in words, from the knowledge base the server is using (None if unknown)."""
-    from bot.web.app import ASSISTANT
+    from bot.web.app import served_assistant
 
     if not agency:
         return None
     try:
-        return request.app[ASSISTANT]._agency_name(agency, lang)
+        return served_assistant(request.app)._agency_name(agency, lang)
     except Exception:  # noqa: BLE001 - a label is not worth an error page
         return None

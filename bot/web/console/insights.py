@@ -12,7 +12,6 @@ Role ``editor`` (administrators pass too).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -190,20 +189,9 @@ def day_chart(rows: list[dict], start: dt.date, end: dt.date, label: str, series
 
 # -- helpers --------------------------------------------------------------------------------------------------
 def _assistant(request: web.Request):
-    from bot.web.app import ASSISTANT
+    from bot.web.app import served_assistant
 
-    return request.app[ASSISTANT]
-
-
-def _drafts():
-    """The editorial drafts API (``add_phrasings``, ``new_entry_draft``) if it is installed, else None."""
-    try:
-        module = importlib.import_module("bot.editorial.drafts")
-    except ImportError:
-        return None
-    if callable(getattr(module, "add_phrasings", None)) and callable(getattr(module, "new_entry_draft", None)):
-        return module
-    return None
+    return served_assistant(request.app)
 
 
 def labeller(request: web.Request):
@@ -267,7 +255,7 @@ async def unanswered_page(request: web.Request) -> web.Response:
                      key=lambda x: x[1].casefold())
     return render(request, "console/insights/unanswered.html", {
         "p": p, "periods": PERIODS, "clusters": clusters, "total": len(questions), "shown": len(shown),
-        "min_size": min_size, "entries": entries, "labels": labeller(request), "drafts": _drafts() is not None,
+        "min_size": min_size, "entries": entries, "labels": labeller(request),
         "text_max": TEXT_MAX})
 
 
@@ -287,55 +275,64 @@ def _texts(data) -> list[str]:
     return out
 
 
+async def _seeded_working_copy(request: web.Request, s) -> None:
+    """The drafts API works on the editors' working copy: make sure version 1 exists first."""
+    from bot.editorial import content, versions
+
+    if await versions.live(s) is None:
+        await versions.ensure_seeded(s, data=content.from_corpus(_assistant(request).corpus))
+
+
 @routes.post(UNANSWERED + "/phrasings")
 @requires("editor")
 async def add_phrasings(request: web.Request) -> web.Response:
-    drafts = _drafts()
+    from bot.editorial import drafts, publish
+
     back = UNANSWERED + ("?" + request.query_string if request.query_string else "")
-    if drafts is None:
-        return core.error_page(request, 404)
     data = await request.post()
     texts, entry_id = _texts(data), str(data.get("entry_id", "")).strip()
-    a = _assistant(request)
     if not texts:
         return redirect(request, back, flash="Choose at least one question.")
-    if not entry_id or a.corpus.get(entry_id) is None:
+    if not entry_id:
         return redirect(request, back, flash="Choose an entry.")
     by_language: dict[str, list[str]] = {}
     for text in texts:  # a cluster mixes Kazakh and Russian: each phrasing goes to its own language
         by_language.setdefault(_text_language(text, str(data.get("language", ""))), []).append(text)
     user = core.current_user(request)
-    async with core.sessions(request)() as s, s.begin():
-        for language, group in by_language.items():
-            result = drafts.add_phrasings(s, entry_id, language, group, user.username)
-            if hasattr(result, "__await__"):
-                await result
+    async with publish.editing_lock(request.app), core.sessions(request)() as s, s.begin():
+        await _seeded_working_copy(request, s)
+        try:
+            added = sum([await drafts.add_phrasings(s, entry_id, language, group, user.username)
+                         for language, group in by_language.items()])
+        except LookupError:
+            return redirect(request, back, flash="Choose an entry.")
         await audit_request(request, s, "insights.phrasings", "entry", entry_id,
-                            {"count": len(texts), "texts": by_language})
-    return redirect(request, back, flash="The questions were added as phrasings to a draft of the entry.")
+                            {"count": added, "texts": by_language})
+    return redirect(request, f"/operator/kb/entry/{entry_id}",
+                    flash="The questions were added as phrasings of the entry. Publish to make the bot use them.")
 
 
 @routes.post(UNANSWERED + "/new-entry")
 @requires("editor")
 async def new_entry(request: web.Request) -> web.Response:
-    drafts = _drafts()
+    from bot.editorial import drafts, publish
+
     back = UNANSWERED + ("?" + request.query_string if request.query_string else "")
-    if drafts is None:
-        return core.error_page(request, 404)
     data = await request.post()
-    texts, language = _texts(data), str(data.get("language", "")).strip()
+    texts = _texts(data)
     if not texts:
         return redirect(request, back, flash="Choose at least one question.")
-    if language not in ("kk", "ru"):
-        language = "ru"
-    draft = drafts.new_entry_draft(texts, language)
-    if hasattr(draft, "__await__"):
-        draft = await draft
-    draft_id = getattr(draft, "id", None) or (draft.get("id") if isinstance(draft, dict) else None)
-    async with core.sessions(request)() as s, s.begin():
-        await audit_request(request, s, "insights.new_entry", "entry", draft_id,
-                            {"language": language, "count": len(texts), "texts": texts})
-    return redirect(request, back, flash="A new entry draft was started from these questions.")
+    by_language: dict[str, list[str]] = {}
+    for text in texts:
+        by_language.setdefault(_text_language(text, str(data.get("language", ""))), []).append(text)
+    user = core.current_user(request)
+    async with publish.editing_lock(request.app), core.sessions(request)() as s, s.begin():
+        await _seeded_working_copy(request, s)
+        draft = await drafts.new_entry_draft(s, by_language, user.username)
+        await audit_request(request, s, "insights.new_entry", "entry", draft["id"],
+                            {"count": len(texts), "texts": by_language})
+    return redirect(request, f"/operator/kb/entry/{draft['id']}",
+                    flash="A new entry was started from these questions. Complete it, then publish.")
 
 
 # -- Analytics ----------------------------------------------------------------------------------------------
