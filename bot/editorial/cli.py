@@ -79,7 +79,7 @@ def cmd_import(args) -> int:
 
     async def fn(s):
         return await versions.publish_data(s, data, settings, args.author, args.comment or "Import",
-                                           self_test=not args.no_self_test)
+                                           self_test=not args.no_self_test, keep_draft=True)
 
     row, problems = asyncio.run(_with_session(settings, fn))
     for p in problems:

@@ -28,20 +28,45 @@ def now() -> dt.datetime:
 
 
 async def _draft_row(session: AsyncSession) -> KbDraft | None:
-    stmt = select(KbDraft).where(KbDraft.id == 1)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(select(KbDraft).where(KbDraft.id == 1))).scalar_one_or_none()
 
 
 async def working(session: AsyncSession) -> dict:
-    """The working copy (a deep copy: change it and :func:`store` it)."""
+    """The working copy (a deep copy: change it and :func:`store` it): the live version plus the pending changes.
+
+    Takes the editing lock on PostgreSQL (the live version's row, ``FOR UPDATE``) so that read-change-store
+    sequences of several workers do not overwrite each other. If the live version changed since the pending
+    changes were made (a roll-back, an import, another worker's publication), they are carried over: each
+    changed entry (and the routing rules, if changed) as the editor left it, everything else from the new live
+    version."""
+    live = await versions.live(session, lock=True)
     draft = await _draft_row(session)
-    if draft is not None:
-        data = content.clone(draft.data)
-    else:
-        live = await versions.live(session)
-        data = content.clone(live.data) if live else content.empty()
+    base = content.clone(live.data) if live else content.empty()
+    if draft is None or not draft.changed:
+        return base
+    if live is None or draft.base_version_id == live.id:
+        return content.clone(draft.data)
+    data = rebase(draft.data, base, draft.changed)
+    draft.data, draft.base_version_id = content.clone(data), live.id
+    await session.flush()
+    return data
+
+
+def rebase(pending: dict, live: dict, changed_ids: list[str]) -> dict:
+    """``live`` with the entries in ``changed_ids`` (and the rules, if ``"routing"`` is listed) as in ``pending``."""
+    data = content.clone(live)
+    retired = set(data.get("retired", []))
+    pending_retired = set(pending.get("retired", []))
+    for eid in changed_ids:
+        if eid == "routing":
+            data["routing"] = content.clone(pending.get("routing") or {})
+            continue
+        mine = content.find(pending, eid)
+        data["entries"] = [e for e in data["entries"] if e.get("id") != eid]
+        if mine is not None:
+            content.put(data, content.clone(mine))
+        retired = (retired | {eid}) if eid in pending_retired else (retired - {eid})
+    data["retired"] = sorted(retired)
     return data
 
 
@@ -52,10 +77,13 @@ async def changed(session: AsyncSession) -> list[str]:
 
 async def store(session: AsyncSession, data: dict, author: str, touched: list[str]) -> None:
     draft = await _draft_row(session)
+    live = await versions.live(session)
     if draft is None:
-        live = await versions.live(session)
-        draft = KbDraft(id=1, base_version_id=live.id if live else None, data={}, changed=[], self_test={})
+        draft = KbDraft(id=1, data={}, changed=[], self_test={})
         session.add(draft)
+    elif not draft.changed:  # left over with nothing pending: start afresh on the live version
+        draft.self_test = {}
+    draft.base_version_id = live.id if live else None
     draft.data = content.clone(data)
     draft.changed = sorted(set(draft.changed or []) | {t for t in touched if t})
     draft.updated_by = author[:120]
@@ -264,6 +292,7 @@ async def discard_entry(session: AsyncSession, entry_id: str, author: str) -> No
     await store(session, data, author, [])
     draft = await _draft_row(session)
     draft.self_test = {k: v for k, v in (draft.self_test or {}).items() if k != entry_id}
+    draft.changed = [c for c in draft.changed or [] if c != entry_id]
 
 
 async def save_routing(session: AsyncSession, text: str, author: str) -> list[checks.Problem]:

@@ -19,9 +19,13 @@ from knowledge.corpus import load_corpus
 log = get_logger("estu.editorial")
 
 
-async def live(session: AsyncSession) -> CorpusVersion | None:
-    return (await session.execute(select(CorpusVersion).where(CorpusVersion.is_live.is_(True))
-                                  .order_by(CorpusVersion.number.desc()).limit(1))).scalar_one_or_none()
+async def live(session: AsyncSession, lock: bool = False) -> CorpusVersion | None:
+    """The live version. ``lock``: on PostgreSQL, lock its row until the transaction ends (``SELECT … FOR
+    UPDATE``) — the mutex every change of the working copy and every publication takes, across workers."""
+    stmt = select(CorpusVersion).where(CorpusVersion.is_live.is_(True)).order_by(CorpusVersion.number.desc())
+    if lock and session.bind is not None and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, number: int) -> CorpusVersion | None:
@@ -39,9 +43,10 @@ async def count(session: AsyncSession) -> int:
 
 async def create(session: AsyncSession, data: dict, author: str, comment: str = "",
                  keep_draft: bool = False) -> CorpusVersion:
-    """Append a version with ``data`` and make it live (the caller commits). The shared working copy, if any,
-    is rebased on it (its pending changes are the ones just published, so it is simply dropped)."""
-    current = await live(session)
+    """Append a version with ``data`` and make it live (the caller commits). The shared working copy is dropped
+    when its changes are the ones published (``keep_draft=False``); kept otherwise (a roll-back, an import), and
+    then its pending entries are carried onto the new version the next time it is read."""
+    current = await live(session, lock=True)
     last = (await session.execute(select(func.max(CorpusVersion.number)))).scalar_one() or 0
     data = content.clone(data)
     data["retired"] = sorted(set(data.get("retired", [])))
@@ -95,7 +100,7 @@ async def ensure_seeded(session: AsyncSession, corpus_dir=None, data: dict | Non
 
 
 async def publish_data(session: AsyncSession, data: dict, settings, author: str, comment: str = "",
-                       self_test: bool = True, embedder=None):
+                       self_test: bool = True, embedder=None, keep_draft: bool = False):
     """Check ``data`` with every check of ``estu kb validate`` (the self-retrieval test too, in a thread) and,
     if there is no error, append it as the new live version. Returns ``(version or None, problems)``."""
     import asyncio
@@ -105,4 +110,4 @@ async def publish_data(session: AsyncSession, data: dict, settings, author: str,
     problems = await asyncio.to_thread(checks.check, data, settings, self_test, None, embedder)
     if checks.errors(problems):
         return None, problems
-    return await create(session, data, author, comment), problems
+    return await create(session, data, author, comment, keep_draft=keep_draft), problems
