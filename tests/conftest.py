@@ -43,3 +43,27 @@ def small_assistant(small_settings):
 
 
 from tests.live import browser  # noqa: E402,F401  (headless chromium fixture for the browser tests)
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+async def pg_url():
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards), as a SQLAlchemy URL; the test is
+    skipped with a clear reason where PostgreSQL is not running on 127.0.0.1 (CI machines run it)."""
+    import uuid
+
+    try:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_ADMIN, timeout=3)
+    except Exception:  # noqa: BLE001
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (CI machines run it)")
+    name = f"estu_test_{uuid.uuid4().hex[:10]}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()

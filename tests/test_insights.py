@@ -226,36 +226,20 @@ async def test_analytics_numbers_on_a_seeded_database(rt, small_assistant):
     assert empty["answer_rate"][0]["answer_rate"] is None
 
 
-async def test_analytics_on_postgresql(small_settings, small_assistant):
-    import uuid
-
+async def test_analytics_on_postgresql(small_settings, small_assistant, pg_url):
+    settings = small_settings.model_copy(update={"database_url": pg_url})
+    await asyncio.to_thread(upgrade, settings.db_url)  # upgrade runs its own event loop
+    runtime = await build_runtime(settings, small_assistant)
     try:
-        import asyncpg
-
-        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres", timeout=3)
-    except Exception:  # noqa: BLE001
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (CI machines run it)")
-    name = f"estu_test_{uuid.uuid4().hex[:10]}"
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    settings = small_settings.model_copy(update={"database_url": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"})
-    try:
-        await asyncio.to_thread(upgrade, settings.db_url)  # upgrade runs its own event loop
-        runtime = await build_runtime(settings, small_assistant)
-        try:
-            await seed(runtime, small_assistant)
-            async with runtime.sessions() as s:
-                check_seeded_report(await insights.report(s, since_yesterday()))
-                questions = insights.unanswered_questions(await insights.turns(s, since_yesterday()))
-            assert {(q.text, frozenset(q.reasons)) for q in questions} == {
-                (FISHING[0], frozenset({"low_confidence"})),
-                ("Балабақшаға кезекке қалай тұрамын?", frozenset({"feedback_negative"}))}
-        finally:
-            await runtime.close()
+        await seed(runtime, small_assistant)
+        async with runtime.sessions() as s:
+            check_seeded_report(await insights.report(s, since_yesterday()))
+            questions = insights.unanswered_questions(await insights.turns(s, since_yesterday()))
+        assert {(q.text, frozenset(q.reasons)) for q in questions} == {
+            (FISHING[0], frozenset({"low_confidence"})),
+            ("Балабақшаға кезекке қалай тұрамын?", frozenset({"feedback_negative"}))}
     finally:
-        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await runtime.close()
 
 
 def check_seeded_report(data: dict) -> None:
