@@ -204,8 +204,11 @@ async def save_entry(request: web.Request) -> web.Response:
     return redirect(request, f"{KB}/entry/{new_id}", flash=_saved_flash(problems, new_id))
 
 
-async def _entry_action(request: web.Request, action: str) -> web.Response:
-    eid = _entry_id(request)
+@routes.post(KB + "/entry/{entry_id}/{action:retire|restore|discard}")
+@requires("editor")
+async def entry_action(request: web.Request) -> web.Response:
+    """Retire (hidden from the bot after publishing, kept), restore, or discard the entry's pending changes."""
+    eid, action = _entry_id(request), request.match_info["action"]
     user = current_user(request)
     async with _editing(request), sessions(request)() as s, s.begin():
         await _seeded(request, s)
@@ -218,24 +221,6 @@ async def _entry_action(request: web.Request, action: str) -> web.Response:
         await audit_request(request, s, f"kb.entry.{action}", "kb_entry", eid, {})
         still = drafts.get_entry(await drafts.working(s), eid) is not None
     return redirect(request, f"{KB}/entry/{eid}" if still else KB, flash=FLASH[action])
-
-
-@routes.post(KB + "/entry/{entry_id}/retire")
-@requires("editor")
-async def retire(request: web.Request) -> web.Response:
-    return await _entry_action(request, "retire")
-
-
-@routes.post(KB + "/entry/{entry_id}/restore")
-@requires("editor")
-async def restore(request: web.Request) -> web.Response:
-    return await _entry_action(request, "restore")
-
-
-@routes.post(KB + "/entry/{entry_id}/discard")
-@requires("editor")
-async def discard(request: web.Request) -> web.Response:
-    return await _entry_action(request, "discard")
 
 
 # -- routing rules ----------------------------------------------------------------------------------------------
