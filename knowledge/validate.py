@@ -25,6 +25,7 @@ class Issue:
     message: str
     field: str | None = None  # the entry field concerned (questions, channels …), when there is one
     language: str | None = None  # kk | ru, when the problem is in one language block
+    params: dict | None = None  # the values in ``message``, for a translated text (the console)
 
 
 @dataclass
@@ -37,8 +38,9 @@ class Report:
     def ok(self) -> bool:
         return not any(i.level == "error" for i in self.issues)
 
-    def add(self, level, code, where, message, field: str | None = None, language: str | None = None) -> None:
-        self.issues.append(Issue(level, code, where, message, field, language))
+    def add(self, level, code, where, message, field: str | None = None, language: str | None = None,
+            **params) -> None:
+        self.issues.append(Issue(level, code, where, message, field, language, params or None))
 
 
 def _duplicate_ids(root: Path) -> dict[str, list[str]]:
@@ -70,7 +72,7 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
             elif len(block.questions) < MIN_PHRASINGS:
                 report.add("error", "few_phrasings", e.id,
                            f"{lang}: {len(block.questions)} phrasing(s), at least {MIN_PHRASINGS} needed",
-                           field="questions", language=lang)
+                           field="questions", language=lang, n=len(block.questions), min=MIN_PHRASINGS)
     present = {e.id for e in corpus.entries}
     for cid in CHANNEL_IDS:
         if f"channel.{cid}" not in present:
@@ -86,7 +88,7 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
                     continue
                 if norm in seen and seen[norm] != e.id:
                     report.add("error", "duplicate_question", e.id, f"{q!r} is also a phrasing of {seen[norm]}",
-                               field="questions", language=lang)
+                               field="questions", language=lang, q=q, other=seen[norm])
                 seen.setdefault(norm, e.id)
                 toks = frozenset(norm.split())
                 if len(toks) >= 3:
@@ -106,15 +108,17 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
             if jac >= NEAR_DUP_JACCARD and toks != tj:
                 reported.add((eid, ej))
                 report.add("warning", "near_duplicate", eid, f"{q!r} ~ {qj!r} ({ej}), word overlap {jac:.2f}",
-                           field="questions", language=lang)
+                           field="questions", language=lang, q=q, other_q=qj, other=ej, overlap=f"{jac:.2f}")
     # routing rules must name known channels
     for rule in corpus.routing.get("rules", []) or []:
         ch = rule.get("channel")
         if ch not in (None, "@entry") and ch not in CHANNEL_IDS:
-            report.add("error", "unknown_channel", f"routing:{rule.get('id')}", f"unknown channel id {ch!r}")
+            report.add("error", "unknown_channel", f"routing:{rule.get('id')}", f"unknown channel id {ch!r}",
+                       rule=rule.get("id"), channel=ch)
         for eid in (rule.get("when") or {}).get("entries", []) or []:
             if eid not in present:
-                report.add("warning", "unknown_entry", f"routing:{rule.get('id')}", f"no entry {eid!r}")
+                report.add("warning", "unknown_entry", f"routing:{rule.get('id')}", f"no entry {eid!r}",
+                           rule=rule.get("id"), entry=eid)
 
 
 def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0.5,
@@ -147,7 +151,8 @@ def run_self_test(corpus: Corpus, settings, report: Report, min_share: float = 0
         share = sum(hits) / len(hits)
         if share < min_share:
             report.add("error", "self_retrieval", eid,
-                       f"only {sum(hits)}/{len(hits)} of its phrasings retrieve it in the top {depth}")
+                       f"only {sum(hits)}/{len(hits)} of its phrasings retrieve it in the top {depth}",
+                       hits=sum(hits), n=len(hits), depth=depth)
     report.self_test_top1 = sum(top1) / len(top1) if top1 else None
 
 

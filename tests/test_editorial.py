@@ -267,6 +267,7 @@ async def test_edit_validate_publish_rollback(app_client, db, kb_settings, small
     html = await (await app_client.get("/operator/kb/entry/faq.eds")).text()
     kk_block = html[html.index('id="block-kk"'):html.index('id="block-ru"')]
     assert 'data-code="missing_twin"' in kk_block and NEW_RU in html
+    assert "Нет версии на этом языке" in kk_block  # the problem in the editor's language
     token = await csrf(app_client, "/operator/kb/versions")
     resp = await app_client.post("/operator/kb/publish", data={"csrf_token": token, "comment": "new answer"})
     assert resp.status == 422 and 'data-code="missing_twin"' in await resp.text()
@@ -411,6 +412,7 @@ async def test_save_runs_the_self_retrieval_check(app_client):
     resp = await app_client.post("/operator/kb/entry/faq.street_lamp", data=lamp)
     html = await resp.text()
     assert resp.status == 200 and 'data-code="self_retrieval"' in html
+    assert re.search(r"Только \d+ из \d+ формулировок находят эту запись среди первых 1 результатов", html)
     # another entry's page does not show it
     assert 'data-code="self_retrieval"' not in await (await app_client.get("/operator/kb/entry/faq.eds")).text()
 
@@ -645,7 +647,7 @@ def test_every_string_is_translated():
     for path in [*sorted((root / "kb").glob("*.html")), root / "insights" / "unanswered.html"]:
         text = path.read_text(encoding="utf-8")
         msgids |= set(re.findall(r'_\(\s*"([^"]+)"', text)) | set(re.findall(r"_\(\s*'([^']+)'", text))
-    msgids |= set(kb.FLASH.values()) | set(kb.CODE_LABELS.values())
+    msgids |= set(kb.FLASH.values()) | set(kb.CODE_LABELS.values()) | set(kb.DETAILS.values())
     msgids |= set(re.findall(r'flash="([^"]+)"', Path(insight_pages.__file__).read_text(encoding="utf-8")))
     assert len(msgids) > 60
     for lang in ("kk", "ru"):

@@ -25,7 +25,8 @@ class Problem:
     entry: str | None  # entry id, "routing", or None for the whole knowledge base
     field: str | None
     language: str | None
-    message: str
+    message: str  # in English; ``params`` hold its values so the console can show it translated
+    params: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +53,9 @@ def schema_problems(raw: dict) -> list[Problem]:
         msg = _clean(err["msg"])
         if err["type"] == "missing":
             msg = "this field is required"
-        out.append(Problem("error", "schema", eid, field, language, msg))
+        elif err["type"] == "too_short":
+            msg = "at least one is needed"
+        out.append(Problem("error", "schema", eid, field, language, msg, {"kind": err["type"]}))
     return out
 
 
@@ -132,7 +135,8 @@ def check(data: dict, settings=None, self_test: bool = False, only: set[str] | N
         entry = issue.where
         if entry.startswith("routing:"):
             entry = "routing"
-        problems.append(Problem(issue.level, issue.code, entry, issue.field, issue.language, issue.message))
+        problems.append(Problem(issue.level, issue.code, entry, issue.field, issue.language, issue.message,
+                                issue.params))
     return problems
 
 

@@ -243,7 +243,7 @@ async def save_entry(session: AsyncSession, raw: dict, author: str, old_id: str 
         raise NotSaved(checks.Problem("error", "conflict", old_id, None, None,
                                       f"{who} saved this entry after you opened it. Your text is below, not "
                                       f"saved: compare it with theirs (open the entry in another tab) and save "
-                                      f"again to replace it."))
+                                      f"again to replace it.", {"who": who}))
     content.put(data, raw, old_id=old_id)
     if old_id and old_id != eid:
         data["retired"] = [eid if r == old_id else r for r in data.get("retired", [])]

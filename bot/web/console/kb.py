@@ -42,15 +42,38 @@ CODE_LABELS = {
     "duplicate_question": "Duplicate phrasing", "near_duplicate": "Near-duplicate phrasing",
     "self_retrieval": "Its phrasings do not find it", "duplicate_id": "Duplicate id", "routing": "Routing rules",
     "unknown_channel": "Unknown channel", "unknown_entry": "Unknown entry", "missing_channel": "No channel entry",
-    "conflict": "Changed by another editor", "comment": "Comment needed",
+    "conflict": "Changed by another editor", "comment": "Comment needed", "bad_id": "Invalid id",
+}
+
+
+# the problem's text in the editor's language (console.po msgids), from its params; other problems (e.g. a
+# schema message from pydantic) keep the English text of `estu kb validate`
+DETAILS = {
+    "missing_twin": "There is no version in this language; both are needed to publish.",
+    "few_phrasings": "{n} phrasing(s); at least {min} are needed.",
+    "duplicate_question": "«{q}» is also a phrasing of {other}.",
+    "near_duplicate": "«{q}» is nearly the same as «{other_q}» of {other} (word overlap {overlap}).",
+    "self_retrieval": "Only {hits} of its {n} phrasings find this entry among the first {depth} results.",
+    "unknown_channel": "Rule {rule}: unknown channel «{channel}».",
+    "unknown_entry": "Rule {rule}: there is no entry {entry}.",
+    "conflict": "{who} saved this entry after you opened it. Your text is below, not saved: compare it with "
+                "theirs (open the entry in another tab) and save again to replace it.",
+    "comment": "Describe the change in a comment.",
+    "bad_id": "Give the entry an id such as faq.pension: the kind, a dot, then Latin lower-case letters, digits "
+              "and _.",
+    "schema:missing": "This field is required.",
+    "schema:too_short": "At least one is needed.",
 }
 
 
 def _problem_views(request, problems) -> list[dict]:
     out = []
     for p in problems:
-        out.append({**p.to_dict(), "label": core.gettext(request, CODE_LABELS.get(p.code, p.code))
-                    if core.known_msgid(CODE_LABELS.get(p.code, "")) else CODE_LABELS.get(p.code, p.code)})
+        params = p.params or {}
+        key = f"{p.code}:{params.get('kind')}" if p.code == "schema" else p.code
+        message = core.gettext(request, DETAILS[key], **params) if key in DETAILS else p.message
+        out.append({**p.to_dict(), "label": core.gettext(request, CODE_LABELS.get(p.code, p.code)),
+                    "message": message})
     return out
 
 
@@ -127,7 +150,7 @@ async def new_entry(request: web.Request) -> web.Response:
     user = current_user(request)
     eid = raw.get("id", "")
     if not ID_RE.fullmatch(eid):
-        problems = [checks.Problem("error", "schema", eid, "id", None, "give the entry an id such as faq.pension "
+        problems = [checks.Problem("error", "bad_id", eid, "id", None, "give the entry an id such as faq.pension "
                                    "(Latin lower-case letters, digits and _ after the kind)")]
         return _entry_page(request, drafts.raw_to_form(raw), problems, new=True, status=422)
     async with _editing(request), sessions(request)() as s, s.begin():
@@ -181,7 +204,7 @@ async def save_entry(request: web.Request) -> web.Response:
     raw = drafts.form_to_raw(post)
     new_id = raw.get("id") or eid
     if not ID_RE.fullmatch(new_id):
-        problems = [checks.Problem("error", "schema", eid, "id", None, "give the entry an id such as faq.pension "
+        problems = [checks.Problem("error", "bad_id", eid, "id", None, "give the entry an id such as faq.pension "
                                    "(Latin lower-case letters, digits and _ after the kind)")]
         return _entry_page(request, drafts.raw_to_form(raw), problems, new=False, status=422,
                            base=str(post.get("base", "")))
