@@ -286,6 +286,7 @@ async def test_edit_validate_publish_rollback(app_client, db, kb_settings, small
     assert resp.status == 303
     assert await publish.wait(app)
     assert publish.state(app)["serving"] == 2
+    assert (await (await app_client.get("/healthz")).json())["kb_version"] == 2
     assert app[RUNTIME].engine.assistant is served_assistant(app)
     assert (await ask(app_client, "Как получить ЭЦП?"))["answer"].startswith(NEW_RU)
     assert NEW_RU in await message(app_client, "web-1", "Как получить ЭЦП?")

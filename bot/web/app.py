@@ -57,9 +57,12 @@ def served_assistant(app: web.Application) -> Assistant:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    from bot.editorial.publish import state
+
     a = served_assistant(request.app)
     return web.json_response({
         "status": "ok",
+        "kb_version": state(request.app).get("serving"),  # the published version served (docs/editing.md)
         "corpus_version": a.corpus.version,
         "index_corpus_version": a.index.meta.corpus_version,
         "entries": a.corpus.language_counts(),
