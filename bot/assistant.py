@@ -173,7 +173,8 @@ class Assistant:
         appeal_type = u.appeal_type.name if (u.appeal_type and intent in ("appeal", "channel")) else None
         top = u.retrieval.top if u.retrieval else None
         conf = u.retrieval.confidence if u.retrieval else 0.0
-        rec = self.router.recommend(text, intent, appeal_type, top.entry_id if top else None, conf)
+        rec = self.router.recommend(text, intent, appeal_type, top.entry_id if top else None, conf,
+                                    u.appeal_type.confidence if u.appeal_type else 0.0)
         sources = [{"id": h.entry_id, "score": h.score} for h in (u.retrieval.hits if u.retrieval else [])]
 
         if intent == "emergency":

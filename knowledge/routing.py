@@ -6,6 +6,8 @@ Conditions available to editors:
 
 * ``intents``: the understood intent is one of these
 * ``appeal_types``: the appeal type is one of these
+* ``min_type_confidence``: the appeal-type classifier's probability needed before ``appeal_types`` counts
+  (a "where do I go" message is not yet an appeal, so its type is only a guess)
 * ``entries`` / ``entry_kinds`` / ``agencies``: the top retrieved entry (if confident enough)
 * ``keywords``: any of these word stems occurs in the normalised message (any spelling)
 * ``offline``: the citizen says they have no internet / cannot use a computer (``offline_cues``)
@@ -30,6 +32,12 @@ class Recommendation:
     entry_id: str | None = None  # the channel entry describing the recommended channel
 
 
+# the conditions a rule's ``when`` may use (anything else is an editor's typo, reported by the checks)
+CONDITIONS = ("intents", "appeal_types", "min_type_confidence", "entries", "entry_kinds", "agencies", "keywords",
+              "offline", "min_confidence")
+NUMERIC_CONDITIONS = ("min_confidence", "min_type_confidence")
+
+
 def _any_cue(norm: str, cues: list[str]) -> bool:
     padded = f" {norm} "
     return any(normalize(c) in padded or (" " + normalize(c)) in padded for c in cues)
@@ -42,7 +50,7 @@ class Router:
         self.corpus = corpus
 
     def recommend(self, text: str, intent: str, appeal_type: str | None = None, top_entry: str | None = None,
-                  confidence: float = 0.0) -> Recommendation:
+                  confidence: float = 0.0, type_confidence: float = 1.0) -> Recommendation:
         norm = normalize(text)
         entry = self.corpus.get(top_entry) if top_entry else None
         offline = _any_cue(norm, self.offline_cues)
@@ -52,7 +60,8 @@ class Router:
             usable_entry = entry if (entry is not None and confidence >= min_conf) else None
             if "intents" in when and intent not in when["intents"]:
                 continue
-            if "appeal_types" in when and appeal_type not in when["appeal_types"]:
+            if "appeal_types" in when and (appeal_type not in when["appeal_types"] or
+                                           type_confidence < float(when.get("min_type_confidence", 0.0))):
                 continue
             if "offline" in when and bool(when["offline"]) != offline:
                 continue

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.editorial import checks, content, drafts, publish, transfer, versions
 from bot.storage.db import make_engine, sessionmaker, upgrade
 from bot.storage.editorial import CorpusVersion
+from knowledge.routing import CONDITIONS
 from bot.storage.staff import AuditLog
 from bot.web.app import RUNTIME, create_app, served_assistant
 
@@ -139,6 +140,10 @@ def test_checks_are_those_of_kb_validate():
     assert checks.parse_routing("rules: [")[0] is None
     routing, problems = checks.parse_routing("rules:\n  - id: a\n    when: 5\n")
     assert routing is None and "`when` must be a mapping" in problems[0].message
+    routing, problems = checks.parse_routing("rules:\n  - id: a\n    when: {intent: [faq], min_confidence: high}\n")
+    assert routing is None and {p.message for p in problems} == {
+        "rule a: unknown condition `intent` (known: " + ", ".join(CONDITIONS) + ")",
+        "rule a: `min_confidence` must be a number"}
     assert checks.parse_routing(content.routing_yaml(data["routing"]))[1] == []
 
 

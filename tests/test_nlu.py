@@ -125,6 +125,16 @@ def test_routing_rules_are_data(tmp_path):
     assert rec.channel == "mobile_app" and rec.rule == "city_problem"
 
 
+def test_a_guessed_complaint_type_does_not_override_the_city_problem_rule():
+    """contest_decision needs the appeal-type classifier to be sure (min_type_confidence in routing.yml)."""
+    routing = yaml.safe_load((ROOT / "knowledge" / "corpus" / "routing.yml").read_text(encoding="utf-8"))
+    router = Router(routing, load_corpus(ROOT / "knowledge" / "corpus"))
+    text = "в подъезде холодно, батареи еле теплые, куда обращаться"
+    sure = router.recommend(text, "channel", "complaint", "faq.utilities_complaint", 0.9, type_confidence=0.9)
+    guess = router.recommend(text, "channel", "complaint", "faq.utilities_complaint", 0.9, type_confidence=0.3)
+    assert (sure.rule, sure.channel) == ("contest_decision", "e_otinish")
+    assert (guess.rule, guess.channel) == ("city_problem", "contact_center")
+
 
 @given(st.sampled_from(["+7", "8", "7", ""]), st.from_regex(r"7[0-9]{9}", fullmatch=True),
        st.sampled_from([" ", "-", ""]))

@@ -267,7 +267,8 @@ async def on_text(ctx: Context):
     top = r.top if r else None
     conf = r.confidence if r else 0.0
     appeal_type = u.appeal_type.name if u.appeal_type else None
-    rec = a.router.recommend(ctx.text, intent, appeal_type, top.entry_id if top else None, conf)
+    rec = a.router.recommend(ctx.text, intent, appeal_type, top.entry_id if top else None, conf,
+                             u.appeal_type.confidence if u.appeal_type else 0.0)
     top_entry = a.corpus.get(top.entry_id) if top is not None else None
     agency = (top_entry.agency if top_entry is not None and conf >= s.clarify_threshold else None) or rec.agency
     if agency:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import yaml
 
 from bot.editorial import content
-from knowledge.routing import Router
+from knowledge.routing import CONDITIONS, NUMERIC_CONDITIONS, Router
 from knowledge.validate import check_corpus
 
 
@@ -82,8 +82,15 @@ def routing_problems(routing) -> list[Problem]:
         ids[rule.get("id")] += 1
         if not rule.get("id"):
             bad(f"rule {n} has no id")
-        if not isinstance(rule.get("when", {}) or {}, dict):
+        when = rule.get("when", {}) or {}
+        if not isinstance(when, dict):
             bad(f"rule {rule.get('id') or n}: `when` must be a mapping")
+            when = {}
+        for key, value in when.items():
+            if key not in CONDITIONS:
+                bad(f"rule {rule.get('id') or n}: unknown condition `{key}` (known: {', '.join(CONDITIONS)})")
+            elif key in NUMERIC_CONDITIONS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                bad(f"rule {rule.get('id') or n}: `{key}` must be a number")
         why = rule.get("why")
         if why is not None and not (isinstance(why, dict) and why.get("kk") and why.get("ru")):
             bad(f"rule {rule.get('id') or n}: `why` needs both kk and ru")
