@@ -22,7 +22,7 @@ from knowledge.retrieval import Retriever, build_index, index_is_current
 from knowledge.routing import Router
 from nlu.appeal_cues import explicit_appeal
 from nlu.emergency import emergency_kinds
-from nlu.entities import find_appeal_numbers
+from nlu.entities import find_agencies, find_appeal_numbers
 from nlu.intents import NluModels, Ranked, RasaIntentClassifier, models_are_current, train_models
 from nlu.language import detect_language
 from nlu.normalize import clean, fold, normalize
@@ -77,6 +77,11 @@ class Understanding:
     emergency: list[str]
     retrieval: object | None = None
     appeal_numbers: list[str] = field(default_factory=list)
+    agencies: list[str] = field(default_factory=list)  # bodies named in the text, in order
+
+    @property
+    def named_agency(self) -> str | None:
+        return self.agencies[0] if self.agencies else None
 
 
 class Assistant:
@@ -134,7 +139,8 @@ class Assistant:
             if intent.name in ("out_of_scope", "smalltalk") and intent.confidence < 0.6 \
                     and retrieval.confidence >= 0.7:
                 intent = Ranked([("faq", retrieval.confidence)] + [r for r in intent.ranking if r[0] != "faq"])
-        return Understanding(text, language, intent, appeal_type, kinds, retrieval, numbers)
+        agencies = list(dict.fromkeys(e.value for e in find_agencies(text)))
+        return Understanding(text, language, intent, appeal_type, kinds, retrieval, numbers, agencies)
 
     def _classify(self, text: str, vector) -> tuple[Ranked, Ranked | None]:
         if self.rasa is not None:
@@ -174,7 +180,7 @@ class Assistant:
         top = u.retrieval.top if u.retrieval else None
         conf = u.retrieval.confidence if u.retrieval else 0.0
         rec = self.router.recommend(text, intent, appeal_type, top.entry_id if top else None, conf,
-                                    u.appeal_type.confidence if u.appeal_type else 0.0)
+                                    u.appeal_type.confidence if u.appeal_type else 0.0, u.named_agency)
         sources = [{"id": h.entry_id, "score": h.score} for h in (u.retrieval.hits if u.retrieval else [])]
 
         if intent == "emergency":

@@ -14,6 +14,8 @@ Conditions available to editors:
 * ``min_confidence``: retrieval confidence needed before entry conditions count
 
 ``channel: "@entry"`` means the top entry's primary channel (its own id for a channel entry).
+The agency is the rule's ``agency`` when it sets one (``null`` included); otherwise (``"@entry"``, the
+default) the body the citizen names in the message (``nlu/data/agencies.yml``), else the top entry's agency.
 """
 
 from __future__ import annotations
@@ -38,6 +40,26 @@ CONDITIONS = ("intents", "appeal_types", "min_type_confidence", "entries", "entr
 NUMERIC_CONDITIONS = ("min_confidence", "min_type_confidence")
 
 
+def condition_problems(routing: dict) -> list[tuple[str, str, dict]]:
+    """(code, English message, params) for each condition a rule cannot use: an unknown key (a typo would
+    silently disable the condition) or a threshold that is not a number."""
+    out: list[tuple[str, str, dict]] = []
+    rules = routing.get("rules") if isinstance(routing, dict) else None
+    for n, rule in enumerate(rules if isinstance(rules, list) else [], 1):
+        when = rule.get("when") if isinstance(rule, dict) else None
+        if not isinstance(when, dict):
+            continue
+        rid = str(rule.get("id") or n)
+        for key, value in when.items():
+            if key not in CONDITIONS:
+                out.append(("unknown_condition", f"rule {rid}: unknown condition `{key}` (known: "
+                            f"{', '.join(CONDITIONS)})", {"rule": rid, "condition": key,
+                                                          "known": ", ".join(CONDITIONS)}))
+            elif key in NUMERIC_CONDITIONS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                out.append(("bad_condition", f"rule {rid}: `{key}` must be a number", {"rule": rid, "condition": key}))
+    return out
+
+
 def _any_cue(norm: str, cues: list[str]) -> bool:
     padded = f" {norm} "
     return any(normalize(c) in padded or (" " + normalize(c)) in padded for c in cues)
@@ -50,7 +72,8 @@ class Router:
         self.corpus = corpus
 
     def recommend(self, text: str, intent: str, appeal_type: str | None = None, top_entry: str | None = None,
-                  confidence: float = 0.0, type_confidence: float = 1.0) -> Recommendation:
+                  confidence: float = 0.0, type_confidence: float = 1.0,
+                  named_agency: str | None = None) -> Recommendation:
         norm = normalize(text)
         entry = self.corpus.get(top_entry) if top_entry else None
         offline = _any_cue(norm, self.offline_cues)
@@ -80,7 +103,7 @@ class Router:
                     continue
             agency = rule.get("agency", "@entry")
             if agency == "@entry":
-                agency = usable_entry.agency if usable_entry else None
+                agency = named_agency or (usable_entry.agency if usable_entry else None)
             return Recommendation(channel, agency, rule.get("id"), rule.get("why"),
                                   f"channel.{channel}" if channel else None)
-        return Recommendation(None, entry.agency if entry and confidence >= 0.3 else None, None)
+        return Recommendation(None, named_agency or (entry.agency if entry and confidence >= 0.3 else None), None)

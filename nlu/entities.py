@@ -121,5 +121,51 @@ def find_places(text: str) -> list[Entity]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _agencies() -> tuple[list[tuple[tuple[str, ...], str]], ...]:
+    """Names of bodies (``agencies.yml``) as folded word tuples → agency id, longest first."""
+    from nlu.rasa_format import read_nlu_file
+
+    path = DATA_DIR / "agencies.yml"
+    names: list[tuple[tuple[str, ...], str]] = []
+    if path.exists():
+        for canon, examples in read_nlu_file(path).synonyms.items():
+            for ex in examples:
+                key = tuple(words(normalize(ex)))
+                if key:
+                    names.append((key, canon))
+    names.sort(key=lambda kv: -len(kv[0]))
+    return (names,)
+
+
+def _word_matches(token: str, word: str) -> bool:
+    """The token is the word, possibly with a case or possessive ending (Russian or Kazakh)."""
+    if token == word:
+        return True
+    if len(word) <= 4:  # аким → акимат, әкімдікке; мвд → мвд-ға
+        return token.startswith(word) and len(token) <= len(word) + 6
+    stem = word[:-1] if len(word) < 8 else word[:-2]  # министерство → министерства; здравоохранения → …ию
+    return token.startswith(stem) and len(token) <= len(word) + 6
+
+
+def find_agencies(text: str) -> list[Entity]:
+    """State bodies named in the text ("жалоба на акимат", "білім бөліміне", "в налоговую"), in order."""
+    (names,) = _agencies()
+    toks = words(normalize(text))
+    out: list[Entity] = []
+    i = 0
+    while i < len(toks):
+        for key, canon in names:
+            n = len(key)
+            if i + n <= len(toks) and all(_word_matches(toks[i + j], key[j]) for j in range(n)):
+                out.append(Entity("agency", canon, " ".join(toks[i : i + n]), i, i + n))
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
 def extract(text: str) -> list[Entity]:
-    return find_iins(text) + find_phones(text) + find_emails(text) + find_appeal_numbers(text) + find_places(text)
+    return (find_iins(text) + find_phones(text) + find_emails(text) + find_appeal_numbers(text) + find_places(text)
+            + find_agencies(text))

@@ -190,3 +190,51 @@ def test_channel_versus_faq(assistant, text, intent):
 ])
 def test_appeal_type_follows_the_working_definitions(assistant, text, appeal_type):
     assert assistant.understand(text).appeal_type.name == appeal_type, text
+
+
+# Messages written for this test: an explicit wish to file names the type; a how-to question does not.
+@pytest.mark.parametrize("text,expected", [
+    ("хочу подать жалобу на бездействие акимата", (True, "complaint")),
+    ("давайте оформим предложение по освещению парка", (True, "proposal")),    # first person plural
+    ("Әкімдікке шағым бергім келеді", (True, "complaint")),
+    ("шағым жазам, жол жөнделмей жатыр", (True, "complaint")),                 # colloquial future
+    ("білім бөліміне сұрау салу жазайық", (True, "request")),                  # "let us write"
+    ("ұсыныс жіберейін", (True, "proposal")),
+    ("как подать жалобу?", (False, None)),
+    ("шағымды қалай жазамын?", (False, None)),
+    ("шағым жазам ба?", (False, None)),
+])
+def test_explicit_appeal_cues(text, expected):
+    from nlu.appeal_cues import explicit_appeal
+
+    assert explicit_appeal(text) == expected
+
+
+# Messages written for this test. Bodies are found in any alphabet and case form; topics are not bodies.
+@pytest.mark.parametrize("text,agencies", [
+    ("хочу пожаловаться на районный акимат", ["akimat"]),
+    ("Аудан әкімдігіне хат жаздым", ["akimat"]),
+    ("вопрос к министерству здравоохранения и к минтруда", ["health", "labour_social"]),
+    ("білім бөліміне сұрау салу", ["education"]),
+    ("salyq komitetine habarlasu kerek", ["finance_tax"]),
+    ("в ЗАГСе потеряли документы", ["justice"]),
+    ("налог на квартиру пришел дважды", []),               # a topic, not a body
+    ("в районной поликлинике очередь", []),
+])
+def test_agency_names(text, agencies):
+    from nlu.entities import find_agencies
+
+    assert [e.value for e in find_agencies(text)] == agencies
+
+
+def test_the_named_body_is_the_agency(assistant):
+    """The body the citizen names wins over the retrieved entry's agency; a rule's own agency stays."""
+    out = assistant.ask("хочу направить запрос в налоговый комитет: почему мне начислили пеню")
+    assert out["agency"] == "finance_tax", out
+    out = assistant.ask("Денсаулық сақтау басқармасына шағым бергім келеді, емханада дәрі бермеді")
+    assert out["intent"] == "appeal" and out["agency"] == "health", out
+    routing = yaml.safe_load((ROOT / "knowledge" / "corpus" / "routing.yml").read_text(encoding="utf-8"))
+    router = Router(routing, load_corpus(ROOT / "knowledge" / "corpus"))
+    assert router.recommend("горит дом", "emergency", named_agency="akimat").agency == "emergency"
+    assert router.recommend("на нашей улице не горят фонари", "channel", None, "faq.street_lighting", 0.9,
+                            named_agency="internal_affairs").agency == "akimat"  # city_problem sets akimat

@@ -268,9 +268,10 @@ async def on_text(ctx: Context):
     conf = r.confidence if r else 0.0
     appeal_type = u.appeal_type.name if u.appeal_type else None
     rec = a.router.recommend(ctx.text, intent, appeal_type, top.entry_id if top else None, conf,
-                             u.appeal_type.confidence if u.appeal_type else 0.0)
+                             u.appeal_type.confidence if u.appeal_type else 0.0, u.named_agency)
     top_entry = a.corpus.get(top.entry_id) if top is not None else None
-    agency = (top_entry.agency if top_entry is not None and conf >= s.clarify_threshold else None) or rec.agency
+    agency = u.named_agency or (top_entry.agency if top_entry is not None and conf >= s.clarify_threshold
+                                else None) or rec.agency
     if agency:
         ctx.state["last_agency"] = agency  # the operator queue if the citizen asks for one
     if top is not None and conf >= s.answer_threshold:

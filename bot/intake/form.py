@@ -60,7 +60,7 @@ def start_form(ctx: Context, initial_text: str | None) -> list[Reply]:
         r = u.retrieval
         rec = ctx.engine.assistant.router.recommend(initial_text, "appeal", form.get("suggested_type"),
                                                     r.top.entry_id if r and r.top else None,
-                                                    r.confidence if r else 0.0)
+                                                    r.confidence if r else 0.0, named_agency=u.named_agency)
         if rec.agency:
             form["suggested_agency"] = rec.agency
         if len(initial_text.split()) >= 8:
