@@ -11,6 +11,7 @@ import yaml
 
 from knowledge.corpus import Corpus, load_corpus
 from knowledge.ids import CHANNEL_IDS
+from knowledge.routing import condition_problems
 from nlu.normalize import normalize, words
 
 MIN_PHRASINGS = 4
@@ -109,7 +110,9 @@ def static_checks(corpus: Corpus, report: Report, duplicates: dict[str, list[str
                 reported.add((eid, ej))
                 report.add("warning", "near_duplicate", eid, f"{q!r} ~ {qj!r} ({ej}), word overlap {jac:.2f}",
                            field="questions", language=lang, q=q, other_q=qj, other=ej, overlap=f"{jac:.2f}")
-    # routing rules must name known channels
+    # routing rules must name known channels and use known conditions
+    for code, message, params in condition_problems(corpus.routing):
+        report.add("error", code, f"routing:{params['rule']}", message, **params)
     for rule in corpus.routing.get("rules", []) or []:
         ch = rule.get("channel")
         if ch not in (None, "@entry") and ch not in CHANNEL_IDS:

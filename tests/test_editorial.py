@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from bot.editorial import checks, content, drafts, publish, transfer, versions
@@ -140,10 +141,14 @@ def test_checks_are_those_of_kb_validate():
     assert checks.parse_routing("rules: [")[0] is None
     routing, problems = checks.parse_routing("rules:\n  - id: a\n    when: 5\n")
     assert routing is None and "`when` must be a mapping" in problems[0].message
-    routing, problems = checks.parse_routing("rules:\n  - id: a\n    when: {intent: [faq], min_confidence: high}\n")
-    assert routing is None and {p.message for p in problems} == {
-        "rule a: unknown condition `intent` (known: " + ", ".join(CONDITIONS) + ")",
-        "rule a: `min_confidence` must be a number"}
+    bad_conditions = "rules:\n  - id: a\n    when: {intent: [faq], min_confidence: high}\n    channel: e_otinish\n"
+    routing, problems = checks.parse_routing(bad_conditions)
+    assert routing is None and {(p.code, p.params["condition"]) for p in problems} == {
+        ("unknown_condition", "intent"), ("bad_condition", "min_confidence")}
+    assert "intents" in problems[0].params["known"].split(", ") and set(CONDITIONS) >= {"intents", "keywords"}
+    # and by `estu kb validate` / publishing, on the whole knowledge base
+    codes = {(p.code, p.entry) for p in checks.check({**data, "routing": yaml.safe_load(bad_conditions)})}
+    assert {("unknown_condition", "routing"), ("bad_condition", "routing")} <= codes
     assert checks.parse_routing(content.routing_yaml(data["routing"]))[1] == []
 
 

@@ -43,6 +43,7 @@ CODE_LABELS = {
     "self_retrieval": "Its phrasings do not find it", "duplicate_id": "Duplicate id", "routing": "Routing rules",
     "unknown_channel": "Unknown channel", "unknown_entry": "Unknown entry", "missing_channel": "No channel entry",
     "conflict": "Changed by another editor", "comment": "Comment needed", "bad_id": "Invalid id",
+    "unknown_condition": "Unknown condition", "bad_condition": "Invalid condition",
 }
 
 
@@ -56,6 +57,8 @@ DETAILS = {
     "self_retrieval": "Only {hits} of its {n} phrasings find this entry among the first {depth} results.",
     "unknown_channel": "Rule {rule}: unknown channel «{channel}».",
     "unknown_entry": "Rule {rule}: there is no entry {entry}.",
+    "unknown_condition": "Rule {rule}: unknown condition «{condition}». Known conditions: {known}.",
+    "bad_condition": "Rule {rule}: «{condition}» must be a number.",
     "conflict": "{who} saved this entry after you opened it. Your text is below, not saved: compare it with "
                 "theirs (open the entry in another tab) and save again to replace it.",
     "comment": "Describe the change in a comment.",
