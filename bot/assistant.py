@@ -59,7 +59,9 @@ EMERGENCY_ADVICE = {
     "fire": "Fire: call 101 or 112, leave the building and close the door behind you.",
     "flood": "Flood or water: call 112 and move to a higher, safe place.",
     "accident": "Accident: call 112 (ambulance 103, police 102) and do not move injured people unless they are in danger.",
-    "violence": "Violence or threats: call the police, 102, or 112. If you can, go somewhere safe first.",
+    "violence": "Violence or threats: call the police, 102, or 112. If you can, go somewhere safe first. "
+                "For violence in the family or against a child, the 111 contact centre also helps, around the clock "
+                "and free of charge.",
     "medical": "Medical emergency: call the ambulance, 103, or 112.",
     "gas": "Gas: leave the premises, do not switch lights on or off, and call the gas emergency service, 104, or 112.",
     "lost_person": "A missing person: call the police, 102, or 112, right away \u2014 do not wait.",

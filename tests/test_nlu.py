@@ -89,6 +89,15 @@ def test_emergency_is_answered_first_with_112_and_the_service(assistant):
     assert "112" in first and "104" in out["answer"].split("\n\n")[0]
 
 
+@pytest.mark.parametrize("text,word", [("муж бьет меня и угрожает убить", "насилии в семье"),
+                                       ("күйеуім ұрып жатыр, өлтіремін деп қорқытады", "Отбасындағы")])
+def test_violence_names_102_and_the_family_violence_line_111(assistant, text, word):
+    out = assistant.ask(text)
+    assert out["intent"] == "emergency", out
+    block = out["answer"].split("\n\n")[0]
+    assert "102" in block and "112" in block and "111" in block and word in block, block
+
+
 def test_abuse_gets_a_short_polite_answer_without_echo(assistant):
     out = assistant.ask("ты тупой бот, идиот")
     assert out["intent"] == "out_of_scope"
