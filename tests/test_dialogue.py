@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot.dialogue.setup import build_runtime
 from bot.intake import registry
 from bot.messages import Attachment, Incoming
-from bot.storage.models import Appeal, AppealEvent, Feedback, Handoff, Message, Outbox
+from bot.storage.models import Appeal, AppealEvent, Conversation, Feedback, Handoff, Message, Outbox
 
 VALID_IIN = "900101300126"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -108,6 +108,33 @@ async def test_clarification_offers_two_candidates(rt):
     finally:
         rt.engine.assistant.settings = rt.engine.assistant.settings.model_copy(
             update={"answer_threshold": 0.5, "clarify_threshold": 0.2})
+
+
+async def test_did_you_mean_appeal_or_answer(rt, monkeypatch):
+    """When filing and getting an answer are both likely, the bot asks; each button does what it says.
+    (The thresholds are lowered so that ordinary messages are ambiguous enough for the test.)"""
+    from bot.dialogue import flows
+
+    monkeypatch.setattr(flows, "INTENT_CLARIFY_BELOW", 1.01)
+    monkeypatch.setattr(flows, "INTENT_CLARIFY_OTHER", 0.0)
+    chat = Chat(rt)
+    lamp = "у нас во дворе третью неделю не горят фонари, дети ходят в темноте"
+    out = await chat.say(lamp)
+    assert "Вы имели в виду" in text(out) and {"intent:appeal", "intent:answer", "act:operator"} <= set(ids(out))
+    out = await chat.press("intent:answer")
+    assert out[0].card is not None and "109" in out[0].card.title + " ".join(out[0].card.contact)
+    out = await chat.say(lamp + ", телефон 8 701 123 45 67")
+    out = await chat.press("intent:appeal")
+    assert "type:complaint" in ids(out) or any(i.startswith("type:") for i in ids(out)), text(out)
+    async with rt.sessions() as s:
+        conv = (await s.execute(select(Conversation))).scalars().one()
+        assert "clarify_text" not in conv.state and "intent_chosen" not in conv.state
+    await chat.press("form:cancel")
+    # a new message instead of a click drops the question: the old button no longer acts
+    await chat.say(lamp)
+    await chat.say("спасибо")
+    out = await chat.press("intent:appeal")
+    assert "больше недоступен" in text(out), text(out)
 
 
 async def test_channel_card(rt):
