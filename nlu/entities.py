@@ -122,20 +122,16 @@ def find_places(text: str) -> list[Entity]:
 
 
 @lru_cache(maxsize=1)
-def _agencies() -> tuple[list[tuple[tuple[str, ...], str]], ...]:
+def _agencies() -> tuple[tuple[tuple[str, ...], str], ...]:
     """Names of bodies (``agencies.yml``) as folded word tuples → agency id, longest first."""
     from nlu.rasa_format import read_nlu_file
 
     path = DATA_DIR / "agencies.yml"
-    names: list[tuple[tuple[str, ...], str]] = []
-    if path.exists():
-        for canon, examples in read_nlu_file(path).synonyms.items():
-            for ex in examples:
-                key = tuple(words(normalize(ex)))
-                if key:
-                    names.append((key, canon))
-    names.sort(key=lambda kv: -len(kv[0]))
-    return (names,)
+    if not path.exists():
+        return ()
+    names = [(key, canon) for canon, examples in read_nlu_file(path).synonyms.items()
+             for key in (tuple(words(normalize(ex))) for ex in examples) if key]
+    return tuple(sorted(names, key=lambda kv: -len(kv[0])))
 
 
 def _word_matches(token: str, word: str) -> bool:
@@ -150,7 +146,7 @@ def _word_matches(token: str, word: str) -> bool:
 
 def find_agencies(text: str) -> list[Entity]:
     """State bodies named in the text ("жалоба на акимат", "білім бөліміне", "в налоговую"), in order."""
-    (names,) = _agencies()
+    names = _agencies()
     toks = words(normalize(text))
     out: list[Entity] = []
     i = 0
