@@ -15,11 +15,12 @@ from pathlib import Path
 from bot.config import Settings
 from bot.i18n import gettext as _
 from bot.logging import get_logger
+from bot.messages import Card
 from knowledge.corpus import Corpus, load_corpus
 from knowledge.embeddings import Embedder, VectorCache, make_embedder
 from knowledge.index import KnowledgeIndex
 from knowledge.retrieval import Retriever, build_index, index_is_current
-from knowledge.routing import Router
+from knowledge.routing import Recommendation, Router
 from nlu.appeal_cues import explicit_appeal
 from nlu.emergency import emergency_kinds
 from nlu.entities import find_agencies, find_appeal_numbers
@@ -68,6 +69,9 @@ EMERGENCY_ADVICE = {
     "self_harm": "If you are thinking about ending your life or hurting yourself, please call 112 now and tell them. You are not alone, and you deserve help.",
 }
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+# channels reached online: the channel card also names the way without internet
+_OFFLINE_ALTERNATIVE = {"egov_portal": "psc", "e_otinish": "manual_submission", "online_reception": "manual_submission",
+                        "mobile_app": "manual_submission", "contact_center": "manual_submission"}
 
 
 @dataclass
@@ -84,6 +88,35 @@ class Understanding:
     @property
     def named_agency(self) -> str | None:
         return self.agencies[0] if self.agencies else None
+
+
+@dataclass
+class Plan:
+    """What to do with one understood message: the one answer policy.
+
+    ``estu ask`` (and ``POST /api/v1/ask``) render it as text, the chat renders it as replies with buttons,
+    hand-offs and forms; both take the same decision, channel and agency from here.
+
+    kind: ``emergency``, ``status``, ``operator``, ``smalltalk``, ``out_of_scope``, ``appeal`` (file one now),
+    ``answer`` (``entry_id`` answers it), ``choose`` (``options``: two likely entries), ``unsure`` (a weak match
+    only) or ``no_answer``.
+    """
+
+    kind: str
+    intent: str
+    appeal_type: str | None
+    recommendation: Recommendation
+    confidence: float
+    entry_id: str | None = None
+    options: list[str] = field(default_factory=list)
+
+    @property
+    def channel(self) -> str | None:
+        return self.recommendation.channel
+
+    @property
+    def agency(self) -> str | None:
+        return self.recommendation.agency
 
 
 class Assistant:
@@ -156,6 +189,31 @@ class Assistant:
         appeal_type = self.nlu.appeal_type.predict(text, vector) if self.nlu.appeal_type else None
         return intent, appeal_type
 
+    # -- deciding ---------------------------------------------------------------------------------
+    def plan(self, u: Understanding, intent: str | None = None) -> Plan:
+        """Decide what to answer; ``intent`` overrides the understood one (the citizen chose it)."""
+        intent = intent or u.intent.name
+        if u.appeal_numbers and intent not in ("emergency", "status"):
+            intent = "status"  # a registration number in the message: the citizen asks about that appeal
+        appeal_type = u.appeal_type.name if (u.appeal_type and intent in ("appeal", "channel")) else None
+        r = u.retrieval
+        top = r.top if r else None
+        conf = r.confidence if r else 0.0
+        rec = self.router.recommend(u.text, intent, appeal_type, top.entry_id if top else None, conf,
+                                    u.appeal_type.confidence if u.appeal_type else 0.0, u.named_agency)
+        if intent in ("emergency", "status", "operator", "smalltalk", "out_of_scope", "appeal"):
+            # an emergency only the model suspects also gets the ordinary answer, after 112
+            extra = top.entry_id if (intent == "emergency" and not u.emergency and top is not None
+                                     and conf >= self.settings.answer_threshold) else None
+            return Plan(intent, intent, appeal_type, rec, u.intent.confidence, entry_id=extra)
+        if top is None:
+            return Plan("no_answer", intent, appeal_type, rec, 0.0)
+        if conf >= self.settings.answer_threshold:
+            return Plan("answer", intent, appeal_type, rec, conf, entry_id=top.entry_id)
+        if conf >= self.settings.clarify_threshold and len(r.hits) > 1:
+            return Plan("choose", intent, appeal_type, rec, conf, options=[h.entry_id for h in r.hits[:2]])
+        return Plan("unsure", intent, appeal_type, rec, conf)
+
     # -- answering ------------------------------------------------------------------------------
     def ask(self, text, previous_language: str | None = None, id=None) -> dict:
         started = time.perf_counter()
@@ -177,68 +235,58 @@ class Assistant:
         u = self.understand(text, previous_language)
         lang = u.language
         ui = lang if lang in ("kk", "ru") else "ru"
-        intent = u.intent.name
-        appeal_type = u.appeal_type.name if (u.appeal_type and intent in ("appeal", "channel")) else None
-        top = u.retrieval.top if u.retrieval else None
-        conf = u.retrieval.confidence if u.retrieval else 0.0
-        rec = self.router.recommend(text, intent, appeal_type, top.entry_id if top else None, conf,
-                                    u.appeal_type.confidence if u.appeal_type else 0.0, u.named_agency)
+        plan = self.plan(u)
+        kind, intent = plan.kind, plan.intent
         sources = [{"id": h.entry_id, "score": h.score} for h in (u.retrieval.hits if u.retrieval else [])]
 
-        if intent == "emergency":
+        if kind == "emergency":
             answer = self._emergency_answer(ui, u.emergency)
-            if not u.emergency and top is not None and conf >= self.settings.answer_threshold:
-                # only the model suspects an emergency: 112 first, then the ordinary answer
-                answer += "\n\n" + self._entry_answer(top.entry_id, lang, ui)
+            if plan.entry_id:
+                answer += "\n\n" + self._entry_answer(plan.entry_id, lang, ui)
             return self._reply(lang, intent, answer, channel="emergency_112", agency="emergency",
-                               confidence=u.intent.confidence, sources=sources)
-        if intent == "status":
+                               confidence=plan.confidence, sources=sources)
+        if kind == "status":
             return self._reply(lang, intent, _(ui, "To check the status of an appeal filed through Estu, send its "
                                "registration number (for example, ЕТ-2026-000123) from the same chat where you filed "
                                "it. Appeals filed directly in E-otinish are tracked in your E-otinish account."),
-                               channel="e_otinish", confidence=u.intent.confidence)
-        if intent == "operator":
+                               channel="e_otinish", confidence=plan.confidence)
+        if kind == "operator":
             return self._reply(lang, intent, _(ui, "I will pass the conversation to a human operator. Please "
                                "describe your question in one message; the operator will see our whole "
-                               "conversation."), confidence=u.intent.confidence)
-        if intent == "smalltalk":
-            return self._reply(lang, intent, self.smalltalk_answer(text, ui), confidence=u.intent.confidence)
-        if intent == "out_of_scope":
-            return self._reply(lang, intent, _(ui, "I can only help with questions about public services and "
-                               "appeals to state bodies. For example: how to get a digital signature, where to "
-                               "complain about a broken street lamp, or how to file an appeal."),
-                               confidence=u.intent.confidence)
-        if intent == "appeal":
-            agency_name = self._agency_name(rec.agency, ui) or _(ui, "the responsible body")
+                               "conversation."), confidence=plan.confidence)
+        if kind == "smalltalk":
+            return self._reply(lang, intent, self.smalltalk_answer(text, ui), confidence=plan.confidence)
+        if kind == "out_of_scope":
+            return self._reply(lang, intent, self.out_of_scope_answer(ui), confidence=plan.confidence)
+        if kind == "appeal":
+            agency_name = self.agency_name(plan.agency, ui) or _(ui, "the responsible body")
             guide_entry = self.corpus.get("faq.eotinish_how_to_file")
             guide = ""
             if guide_entry and guide_entry.block(ui):
                 guide = guide_entry.block(ui).answer.strip()
             answer = _(ui, "I can help you file a formal appeal ({appeal_type}). It will be registered with a number, "
                        "sent to the responsible body ({agency}) and must be answered within the legal term. {guide}",
-                       appeal_type=_(ui, appeal_type or "appeal"), agency=agency_name, guide=guide).strip()
-            return self._reply(lang, intent, answer, appeal_type=appeal_type or u.appeal_type.name
-                               if u.appeal_type else None, channel=rec.channel or "e_otinish", agency=rec.agency,
-                               confidence=u.intent.confidence, sources=sources)
+                       appeal_type=_(ui, plan.appeal_type or "appeal"), agency=agency_name, guide=guide).strip()
+            return self._reply(lang, intent, answer, appeal_type=plan.appeal_type, channel=plan.channel or "e_otinish",
+                               agency=plan.agency, confidence=plan.confidence, sources=sources)
 
         # faq / channel: answer from the knowledge base
-        if top is None:
+        card = self.channel_card(plan.recommendation, ui)
+        if kind == "no_answer":
             return self._reply(lang, intent, _(ui, "I could not find an answer to this. You can rephrase the question "
                                "or ask for a human operator (/operator)."), confidence=0.0)
-        if conf >= self.settings.answer_threshold:
-            answer = self._entry_answer(top.entry_id, lang, ui)
-            if intent == "channel" and rec.channel and rec.why:
-                answer = self._channel_card(rec, ui) + "\n\n" + answer
-        elif conf >= self.settings.clarify_threshold and len(u.retrieval.hits) > 1:
-            titles = [self._title(h.entry_id, ui) for h in u.retrieval.hits[:2]]
+        if kind == "answer":
+            answer = self._entry_answer(plan.entry_id, lang, ui)
+            if intent == "channel" and card:
+                answer = self.card_text(card, ui) + "\n\n" + answer
+        elif kind == "choose":
+            titles = [self._title(e, ui) for e in plan.options]
             answer = _(ui, "Did you mean one of these?") + "\n" + "\n".join(f"{i}. {t}" for i, t in
                                                                            enumerate(titles, 1))
         else:
-            ch = self._title(rec.entry_id, ui) if rec.entry_id and self.corpus.get(rec.entry_id) else "E-otinish"
-            answer = _(ui, "I am not sure I understood. You can rephrase the question, contact {channel}, or ask for "
-                       "a human operator.", channel=ch)
-        return self._reply(lang, intent, answer, appeal_type=appeal_type, channel=rec.channel, agency=rec.agency,
-                           confidence=conf, sources=sources)
+            answer = self.unsure_answer(card, ui)
+        return self._reply(lang, intent, answer, appeal_type=plan.appeal_type, channel=plan.channel,
+                           agency=plan.agency, confidence=plan.confidence, sources=sources)
 
     # -- pieces -------------------------------------------------------------------------------------
     @staticmethod
@@ -263,7 +311,18 @@ class Assistant:
         block = e.block(ui) or e.block("ru") or e.block("kk")
         return block.title
 
-    def _agency_name(self, agency: str | None, ui: str) -> str | None:
+    @staticmethod
+    def out_of_scope_answer(ui: str) -> str:
+        return _(ui, "I can only help with questions about public services and appeals to state bodies. For example: "
+                     "how to get a digital signature, where to complain about a broken street lamp, or how to file an "
+                     "appeal.")
+
+    @staticmethod
+    def unsure_answer(card: Card | None, ui: str) -> str:
+        return _(ui, "I am not sure I understood. You can rephrase the question, contact {channel}, or ask for a human "
+                     "operator.", channel=card.title if card else "E-otinish")
+
+    def agency_name(self, agency: str | None, ui: str) -> str | None:
         e = self.corpus.get(f"agency.{agency}") if agency else None
         return e.block(ui).title if e and e.block(ui) else None
 
@@ -283,18 +342,30 @@ class Assistant:
             parts.append(_(ui, "More: {url}", url=url))
         return "\n\n".join(parts)
 
-    def _channel_card(self, rec, ui: str) -> str:
-        title = self._title(rec.entry_id, ui) if rec.entry_id else rec.channel
-        card = _(ui, "Recommended channel: {channel}.", channel=title)
-        why = (rec.why or {}).get(ui)
-        entry = self.corpus.get(rec.entry_id) if rec.entry_id else None
+    def channel_card(self, rec: Recommendation, ui: str) -> Card | None:
+        """The recommended channel: its name, why (from the routing rule), how to reach it, and the way
+        without internet for online channels. The one builder for every channel and for ``estu ask``."""
+        if not rec.channel:
+            return None
+        entry = self.corpus.get(f"channel.{rec.channel}")
+        title = self._title(entry.id, ui) if entry else rec.channel
         contact = []
         if entry and entry.contact:
-            if entry.contact.phone:
-                contact.append(entry.contact.phone)
-            if entry.contact.url:
-                contact.append(entry.contact.url)
-        return " ".join(x for x in [card, why, " · ".join(contact)] if x)
+            c = entry.contact
+            contact += [x for x in (c.phone, c.url) if x]
+            if c.hours and getattr(c.hours, ui, None):
+                contact.append(getattr(c.hours, ui))
+        alternative = None
+        alt = _OFFLINE_ALTERNATIVE.get(rec.channel)
+        if alt and self.corpus.get(f"channel.{alt}") is not None:  # never show a bare id to a citizen
+            alternative = _(ui, "Without internet: {channel}.", channel=self._title(f"channel.{alt}", ui))
+        return Card(title=title, why=(rec.why or {}).get(ui, ""), contact=contact, alternative=alternative)
+
+    @staticmethod
+    def card_text(card: Card, ui: str) -> str:
+        parts = [_(ui, "Recommended channel: {channel}.", channel=card.title)]
+        parts += [x for x in (card.why, " · ".join(card.contact), card.alternative) if x]
+        return "\n".join(parts)
 
     def _emergency_answer(self, ui: str, kinds: list[str] | None = None) -> str:
         head = _(ui, "This looks like an emergency. Call 112 now.")

@@ -145,6 +145,43 @@ async def test_channel_card(rt):
     assert "Рекомендуемый канал" in out[0].text
 
 
+# one answer policy: the chat shows the channel and queues for the agency that `estu ask` reports
+SAME_ADVICE = [
+    "У нас на улице не горят фонари уже неделю, куда обращаться?",
+    "Көшемізде бір аптадан бері шам жанбайды, қайда хабарласу керек?",
+    "Куда обратиться, если полицейский вымогает деньги?",
+    "Где получить справку о несудимости?",
+    "Мектептегі тамақтандыру сапасы туралы кімге жазуға болады?",
+]
+
+
+@pytest.mark.parametrize("message", SAME_ADVICE)
+async def test_chat_and_ask_give_the_same_advice(rt, message):
+    a = rt.engine.assistant
+    asked = a.ask(message)
+    out = await Chat(rt, user=f"same-{SAME_ADVICE.index(message)}").say(message)
+    async with rt.sessions() as s:
+        conv = (await s.execute(select(Conversation))).scalars().one()
+    assert conv.state.get("last_agency") == asked["agency"]
+    if asked["intent"] == "channel" and out[0].card is not None:
+        assert out[0].card.title == a._title(f"channel.{asked['channel']}", conv.language or "ru")
+        assert out[0].card.title in asked["answer"]  # the same card text in both
+    if asked["intent"] == "faq":
+        assert out[0].card is None
+
+
+async def test_appeal_form_suggests_the_agency_ask_names(rt):
+    message = "Хочу подать жалобу на акимат: во дворе полгода не ремонтируют дорогу, сплошные ямы"
+    asked = rt.engine.assistant.ask(message)
+    assert asked["intent"] == "appeal" and asked["agency"] == "akimat"
+    out = await Chat(rt, user="form-agency").say(message)
+    await Chat(rt, user="form-agency").press("type:complaint")
+    async with rt.sessions() as s:
+        conv = (await s.execute(select(Conversation))).scalars().one()
+    assert conv.state["form"]["suggested_agency"] == asked["agency"]
+    assert any(i.startswith("type:") for i in ids(out))
+
+
 async def file_appeal(chat: Chat, lang="ru"):
     first = ("Хочу подать жалобу на акимат: во дворе полгода не ремонтируют дорогу, сплошные ямы, машины ломаются"
              if lang == "ru" else

@@ -7,7 +7,6 @@ from bot.intake import registry
 from bot.messages import Button, Card, Reply
 from bot.operators import handoff
 from bot.storage.models import Feedback
-from nlu.entities import find_appeal_numbers
 from nlu.pii import mask
 
 commands = Router("commands")
@@ -236,37 +235,6 @@ def answer_reply(ctx: Context, entry_id: str, intent: str, confidence: float | N
                                 Button(f"fb:no:{entry_id}", ctx.t("Not helpful"))], links=links, card=card)
 
 
-def channel_card(ctx: Context, rec) -> Card | None:
-    a = ctx.engine.assistant
-    if not rec.channel:
-        return None
-    entry = a.corpus.get(f"channel.{rec.channel}")
-    title = a._title(f"channel.{rec.channel}", ctx.lang) if entry else rec.channel
-    contact = []
-    if entry and entry.contact:
-        c = entry.contact
-        contact += [x for x in (c.phone, c.url) if x]
-        if c.hours and getattr(c.hours, ctx.lang, None):
-            contact.append(getattr(c.hours, ctx.lang))
-    alternative = None
-    if rec.channel in ("egov_portal", "e_otinish", "online_reception", "mobile_app", "contact_center"):
-        alt = "psc" if rec.channel == "egov_portal" else "manual_submission"
-        if a.corpus.get(f"channel.{alt}") is not None:  # never show a bare id to a citizen
-            alternative = ctx.t("Without internet: {channel}.", channel=a._title(f"channel.{alt}", ctx.lang))
-    return Card(title=title, why=(rec.why or {}).get(ctx.lang, ""), contact=contact, alternative=alternative)
-
-
-def card_text(ctx: Context, card: Card) -> str:
-    parts = [ctx.t("Recommended channel: {channel}.", channel=card.title)]
-    if card.why:
-        parts.append(card.why)
-    if card.contact:
-        parts.append(" · ".join(card.contact))
-    if card.alternative:
-        parts.append(card.alternative)
-    return "\n".join(parts)
-
-
 @answers.handler
 async def on_text(ctx: Context):
     if not ctx.text:
@@ -278,68 +246,61 @@ async def on_text(ctx: Context):
     chosen = ctx.state.pop("intent_chosen", None)  # the citizen answered "did you mean" (see on_button)
     ctx.state.pop("clarify_text", None)  # a new message instead of a click: the question is dropped
     u = ctx.understand()
-    intent = u.intent.name
-    s = a.settings
-    if intent == "status" or u.appeal_numbers:
+    if chosen is None and not u.appeal_numbers and (ask := intent_clarification(ctx, u)):
+        return ask
+    override = None
+    if chosen == "appeal":
+        override = "appeal"
+    elif chosen == "answer" and u.intent.name == "appeal":
+        override = next((name for name, _p in u.intent.ranking if name in ("faq", "channel")), "faq")
+    plan = a.plan(u, override)  # the same decision, channel and agency as `estu ask` (bot/assistant.py)
+    kind, intent = plan.kind, plan.intent
+    if kind == "status":
         return await status_reply(ctx, u.appeal_numbers[0] if u.appeal_numbers else None)
-    if intent == "operator":
+    if kind == "operator":
         return await operator_reply(ctx, "citizen_request")
-    if intent == "smalltalk":
+    if kind == "smalltalk":
         ctx.meta.update(intent="smalltalk")
         return [Reply(a.smalltalk_answer(ctx.text, ctx.lang), buttons=help_buttons(ctx))]
-    if intent == "out_of_scope":
+    if kind == "out_of_scope":
         ctx.meta.update(intent="out_of_scope", answer_status="out_of_scope")
-        return [Reply(ctx.t("I can only help with questions about public services and appeals to state bodies. For "
-                            "example: how to get a digital signature, where to complain about a broken street lamp, "
-                            "or how to file an appeal."))]
-    if chosen is None and (ask := intent_clarification(ctx, u)):
-        return ask
-    if chosen == "answer" and intent == "appeal":
-        intent = next((name for name, _p in u.intent.ranking if name in ("faq", "channel")), "faq")
-    if intent == "appeal" or chosen == "appeal":
+        return [Reply(a.out_of_scope_answer(ctx.lang))]
+    if kind == "appeal":
         from bot.intake.form import start_form
 
         return start_form(ctx, initial_text=ctx.text)
+    if kind == "emergency":  # a weak model-only guess the emergency router let through: 112 first, all the same
+        ctx.meta.update(intent="emergency", confidence=plan.confidence, answer_status="emergency")
+        return [Reply(a._emergency_answer(ctx.lang, u.emergency), links=["tel:112"])]
     # faq / channel
-    r = u.retrieval
-    top = r.top if r else None
-    conf = r.confidence if r else 0.0
-    appeal_type = u.appeal_type.name if u.appeal_type else None
-    rec = a.router.recommend(ctx.text, intent, appeal_type, top.entry_id if top else None, conf,
-                             u.appeal_type.confidence if u.appeal_type else 0.0, u.named_agency)
-    top_entry = a.corpus.get(top.entry_id) if top is not None else None
-    agency = u.named_agency or (top_entry.agency if top_entry is not None and conf >= s.clarify_threshold
-                                else None) or rec.agency
-    if agency:
-        ctx.state["last_agency"] = agency  # the operator queue if the citizen asks for one
-    if top is not None and conf >= s.answer_threshold:
+    if plan.agency:
+        ctx.state["last_agency"] = plan.agency  # the operator queue if the citizen asks for one
+    card = a.channel_card(plan.recommendation, ctx.lang)
+    if kind == "answer":
         ctx.state["low_confidence"] = 0
-        card = channel_card(ctx, rec) if intent == "channel" else None
-        reply = answer_reply(ctx, top.entry_id, intent, conf, card)
-        if card:
-            ctx.meta["channel"] = rec.channel  # stored with the reply that shows the card (analytics)
-        if card:
-            reply.text = card_text(ctx, card) + "\n\n" + reply.text
-        return await with_topic_handoff(ctx, reply, top.entry_id, agency)
-    if top is not None and conf >= s.clarify_threshold and len(r.hits) > 1:
+        shown = card if intent == "channel" else None
+        reply = answer_reply(ctx, plan.entry_id, intent, plan.confidence, shown)
+        if shown:
+            ctx.meta["channel"] = plan.channel  # stored with the reply that shows the card (analytics)
+            reply.text = a.card_text(shown, ctx.lang) + "\n\n" + reply.text
+        return await with_topic_handoff(ctx, reply, plan.entry_id, plan.agency)
+    if kind == "choose":
         ctx.state["low_confidence"] = 0
-        ctx.meta.update(intent=intent, confidence=conf, answer_status="clarified")
+        ctx.meta.update(intent=intent, confidence=plan.confidence, answer_status="clarified")
         return [Reply(ctx.t("Did you mean one of these?"),
-                      buttons=[Button(f"pick:{h.entry_id}", a._title(h.entry_id, ctx.lang)) for h in r.hits[:2]]
+                      buttons=[Button(f"pick:{e}", a._title(e, ctx.lang)) for e in plan.options]
                       + [Button("act:operator", ctx.t("Operator"))])]
     lows = int(ctx.state.get("low_confidence", 0)) + 1
     ctx.state["low_confidence"] = lows
-    ctx.meta.update(intent=intent, confidence=conf, answer_status="low_confidence" if top else "no_answer")
+    ctx.meta.update(intent=intent, confidence=plan.confidence,
+                    answer_status="low_confidence" if kind == "unsure" else "no_answer")
     ctx.meta["unanswered"] = ctx.meta["answer_status"]  # kept in the payload even if a hand-off follows
-    options = [Button("act:operator", ctx.t("Operator"))]
-    card = channel_card(ctx, rec)
     if card:
-        ctx.meta["channel"] = rec.channel
-    text = ctx.t("I am not sure I understood. You can rephrase the question, contact {channel}, or ask for a human "
-                 "operator.", channel=card.title if card else "E-otinish")
+        ctx.meta["channel"] = plan.channel
+    text = a.unsure_answer(card, ctx.lang)
     if lows >= 2:  # two low-confidence / no-answer turns in a row: a human takes over
         meta = dict(ctx.meta)
         out = await operator_reply(ctx, "low_confidence", lead=[Reply(text, card=card)])
         ctx.meta.update(confidence=meta.get("confidence"))
         return out
-    return [Reply(text, buttons=options, card=card)]
+    return [Reply(text, buttons=[Button("act:operator", ctx.t("Operator"))], card=card)]

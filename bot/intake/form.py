@@ -44,7 +44,7 @@ NO = ("нет", "жок", "не согласен", "no")
 
 
 def _agency_title(ctx: Context, agency: str | None) -> str | None:
-    return (ctx.engine.assistant._agency_name(agency, ctx.lang) or agency) if agency else None
+    return (ctx.engine.assistant.agency_name(agency, ctx.lang) or agency) if agency else None
 
 
 def start_form(ctx: Context, initial_text: str | None) -> list[Reply]:
@@ -57,12 +57,9 @@ def start_form(ctx: Context, initial_text: str | None) -> list[Reply]:
         u = ctx.understand()
         if u.appeal_type and u.appeal_type.confidence >= 0.35:
             form["suggested_type"] = u.appeal_type.name
-        r = u.retrieval
-        rec = ctx.engine.assistant.router.recommend(initial_text, "appeal", form.get("suggested_type"),
-                                                    r.top.entry_id if r and r.top else None,
-                                                    r.confidence if r else 0.0, named_agency=u.named_agency)
-        if rec.agency:
-            form["suggested_agency"] = rec.agency
+        agency = ctx.engine.assistant.plan(u, "appeal").agency  # the addressee `estu ask` would name
+        if agency:
+            form["suggested_agency"] = agency
         if len(initial_text.split()) >= 8:
             form["text"] = initial_text[:MAX_SUBSTANCE]
         for e in find_iins(initial_text):

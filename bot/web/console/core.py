@@ -494,6 +494,6 @@ def agency_name(request: web.Request, agency: str | None, lang: str) -> str | No
     if not agency:
         return None
     try:
-        return served_assistant(request.app)._agency_name(agency, lang)
+        return served_assistant(request.app).agency_name(agency, lang)
     except Exception:  # noqa: BLE001 - a label is not worth an error page
         return None
