@@ -58,6 +58,10 @@ class Context:
             self._understanding = self.engine.assistant.understand(self.text, self.conversation.language)
         return self._understanding
 
+    def replace_text(self, text: str) -> None:
+        """Handle ``text`` instead of what arrived (a kept question the citizen answered a button about)."""
+        self.text, self._understanding = text, None
+
     def set_lang(self, lang: str) -> None:
         self.lang = lang
         self.conversation.language = lang

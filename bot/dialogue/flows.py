@@ -202,7 +202,7 @@ async def on_button(ctx: Context):
         if not text:
             return [Reply(ctx.t("This option is no longer available. Please ask again."))]
         ctx.state["intent_chosen"] = b.split(":", 1)[1]
-        ctx.text, ctx._understanding = text, None
+        ctx.replace_text(text)
         return await on_text(ctx)
     return None
 
