@@ -24,9 +24,9 @@ _RU_WANT = r"(хочу|хотим|хотела?|буду|давайте|помо
 _RU_VERB = (r"(подать|подам|подаю|подайте|написать|напишу|напишите|оставить|оставлю|оставьте|отправить|отправлю|"
             r"отправьте|направить|направлю|направьте|зарегистрировать|зарегистрируйте|оформить|оформите|составить|"
             r"подадим|напишем|оставим|отправим|направим|оформим|составим|зарегистрируем)")  # "давайте оформим жалобу"
-_KK_VERB = r"(бер|жаз|жибер|калдыр|тирке|тусир|жолда)\w*"
+_KK_VERB = r"(бер|жаз|жибер|калдыр|тирке|тусир|жолда|толтыр)\w*"
 # a wish ("бергім келеді"), first-person future, also colloquial ("жазамын", "жазам"), or "let me / let us"
-# ("берейін", "жазайық")
+# ("берейін", "жазайық"); "толтыр" is "fill in (a form)"
 _KK_WANT = (r"\b(бер|жаз|жибер|калдыр|тирке|тусир|жолда)\w*(гым|гим|кым|ким)\s*келеди|"
             r"\b(бер|жаз|жибер|калдыр|тирке|тусир|жолда)\w*(амын|емин|мын|мин|ам|ем|еиин|аиын|иин|аиык|еиик)\b")
 
@@ -49,13 +49,23 @@ _QUESTION = re.compile(fold(r"\b(как|где|куда|можно|калаи|к
 
 
 _WISH = re.compile(fold(r"\b(хочу|хотим|хотела?|прошу|давайте|оформите|примите|\w+(гым|гим|кым|ким)\s*келеди)\b"))
+# asking to file it *here*, through Estu ("можно здесь подать жалобу?", "осы жерде арыз толтыруға бола ма?"), or
+# asking Estu to do it ("ұсыныс жіберіп бересіз бе?"): the citizen wants the intake, not a how-to answer
+_HERE = re.compile(fold(r"\b(здесь|тут|через\s+(вас|тебя|бота?|есту|estu|этот\s+чат)|осы\s+жерде|осы\s+жерден|осында|"
+                        r"мында|осы\s+чатта|сиз\s+аркылы|сен\s+аркылы|бот\s+аркылы)\b"))
+# "здесь написано …", "осы жерде көрсетілген …": "here" points at a text, not at this chat
+_HERE_QUOTE = re.compile(fold(r"\b(здесь|тут|осы\s+жерде|мында)\s+(\w+\s+)?(сказано|написано|указано|говорится|пишут|"
+                              r"жазылган|корсетилген|айтылган|жазылып|корсетилип)"))
+_FOR_ME = re.compile(fold(r"\b\w+(ып|ип|п)\s+бер(есиз|есин|иниз|ициз|ши)\b"))
 
 
 def explicit_appeal(text: str) -> tuple[bool, str | None]:
     """(True, type or None) when the text says the person wants to file an appeal now."""
     norm = normalize(text)
-    if _QUESTION.search(norm) and not _WISH.search(norm):
-        return False, None  # "как подать жалобу?", "шағым қалай беремін?": a how-to question
+    quote = _HERE_QUOTE.search(norm)
+    here = bool((_HERE.search(norm) and not quote) or _FOR_ME.search(norm))
+    if (quote or _QUESTION.search(norm)) and not _WISH.search(norm) and not here:
+        return False, None  # "как подать жалобу?", "здесь написано подать жалобу": a how-to question, a quote
     for appeal_type, pat in _PATTERNS:
         m = pat.search(norm)
         if not m:
@@ -63,7 +73,7 @@ def explicit_appeal(text: str) -> tuple[bool, str | None]:
         is_kazakh_pattern = not pat.pattern.startswith(fold(r"\b" + _RU_WANT)) and \
             not pat.pattern.startswith(fold(r"\b" + _RU_VERB))
         # Kazakh: the verb must carry a wish or first-person future ("бергім келеді", "жазамын", "берейін")
-        if is_kazakh_pattern and not _KK_WANT_RE.search(norm[m.start():m.end() + 25]):
+        if is_kazakh_pattern and not here and not _KK_WANT_RE.search(norm[m.start():m.end() + 25]):
             continue
         return True, appeal_type
     return False, None

@@ -212,6 +212,17 @@ def test_appeal_type_follows_the_working_definitions(assistant, text, appeal_typ
     ("как подать жалобу?", (False, None)),
     ("шағымды қалай жазамын?", (False, None)),
     ("шағым жазам ба?", (False, None)),
+    # asking to file it here, through Estu, or asking Estu to send it: the intake, not a how-to
+    ("можно здесь подать жалобу на управление образования?", (True, "complaint")),
+    ("через вас можно отправить обращение в акимат?", (True, None)),
+    ("осы жерде арыз толтыруға бола ма?", (True, "statement")),
+    ("ұсыныс жіберіп бересіз бе? саябақта орындық жоқ", (True, "proposal")),
+    ("как подать жалобу через E-otinish?", (False, None)),                     # another channel: how-to
+    ("арызды қайда толтырамын?", (False, None)),
+    ("можно ли здесь узнать статус заявления?", (False, None)),                 # no filing verb
+    ("здесь сказано подать заявление в ЦОН, это так?", (False, None)),          # "here" is a quoted text
+    ("осы жерде көрсетілген мерзім дұрыс па, шағым қанша күнде қаралады", (False, None)),
+    ("маған анықтама алып бересіз бе", (False, None)),                         # a favour, not an appeal
 ])
 def test_explicit_appeal_cues(text, expected):
     from nlu.appeal_cues import explicit_appeal
