@@ -44,6 +44,10 @@ def test_previous_language_decides_a_one_word_message():
     ("человек не дышит", "medical"), ("анам есінен танып қалды", "medical"),
     ("жить не хочу", "self_harm"), ("мен өлгім келеді", "self_harm"), ("omir surgim kelmeidi", "self_harm"),
     ("дочь пропала, не могу найти", "lost_person"), ("балам жоғалып кетті", "lost_person"),
+    # the object before the verb, strangling, "raising a hand", Kazakh habitual and reduplicated forms
+    ("отвали от меня, он меня бьёт", "violence"), ("меня душат", "violence"),
+    ("муж поднимает на меня руку", "violence"), ("сосед пристает к ребенку", "violence"),
+    ("күйеуім мені ұрады", "violence"), ("әкесі баласын ұрып-соғып жатыр", "violence"),
 ])
 def test_emergency_lexicon_in_any_spelling(text, kind):
     assert kind in emergency_kinds(text)
@@ -52,6 +56,7 @@ def test_emergency_lexicon_in_any_spelling(text, kind):
 @pytest.mark.parametrize("text", [
     "у нас во дворе не горит фонарь", "какой номер скорой помощи", "МЧС чем занимается",
     "если пахнет газом куда звонить", "скорая ехала два часа, хочу пожаловаться", "как получить ЭЦП",
+    "как поднять руку на видеоконференции акимата", "душевая в общежитии не работает",
 ])
 def test_emergency_lexicon_leaves_ordinary_questions_alone(text):
     assert emergency_kinds(text) == []
