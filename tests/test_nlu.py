@@ -48,6 +48,8 @@ def test_previous_language_decides_a_one_word_message():
     ("отвали от меня, он меня бьёт", "violence"), ("меня душат", "violence"),
     ("муж поднимает на меня руку", "violence"), ("сосед пристает к ребенку", "violence"),
     ("күйеуім мені ұрады", "violence"), ("әкесі баласын ұрып-соғып жатыр", "violence"),
+    ("сын не вернулся домой со вчерашнего дня", "lost_person"), ("ұлым кеше үйге келмеді", "lost_person"),
+    ("пропала бабушка с деменцией", "lost_person"),
 ])
 def test_emergency_lexicon_in_any_spelling(text, kind):
     assert kind in emergency_kinds(text)
@@ -57,6 +59,7 @@ def test_emergency_lexicon_in_any_spelling(text, kind):
     "у нас во дворе не горит фонарь", "какой номер скорой помощи", "МЧС чем занимается",
     "если пахнет газом куда звонить", "скорая ехала два часа, хочу пожаловаться", "как получить ЭЦП",
     "как поднять руку на видеоконференции акимата", "душевая в общежитии не работает",
+    "пропал паспорт, как восстановить",
 ])
 def test_emergency_lexicon_leaves_ordinary_questions_alone(text):
     assert emergency_kinds(text) == []
