@@ -106,6 +106,23 @@ def test_violence_names_102_and_the_family_violence_line_111(assistant, text, wo
     assert "102" in block and "112" in block and "111" in block and word in block, block
 
 
+# Messages written for this test: night noise is a police matter answered from faq.neighbour_noise (102, the
+# district inspector), not an emergency; a fight or a cry for help next door still is one.
+@pytest.mark.parametrize("text", ["сосед сверху шумит каждую ночь, не могу уснуть",
+                                  "көрші түн ортасына дейін музыканы қатты қояды"])
+def test_night_noise_is_answered_not_treated_as_an_emergency(assistant, text):
+    out = assistant.ask(text)
+    assert out["intent"] in ("faq", "channel"), out
+    assert out["sources"][0]["id"] == "faq.neighbour_noise" and "102" in out["answer"], out
+    assert out["agency"] == "internal_affairs"
+
+
+@pytest.mark.parametrize("text", ["у соседей драка, женщина кричит и зовёт на помощь",
+                                  "көршіде біреу көмек сұрап айқайлап жатыр"])
+def test_a_cry_for_help_next_door_is_an_emergency(assistant, text):
+    assert assistant.ask(text)["intent"] == "emergency"
+
+
 def test_abuse_gets_a_short_polite_answer_without_echo(assistant):
     out = assistant.ask("ты тупой бот, идиот")
     assert out["intent"] == "out_of_scope"
