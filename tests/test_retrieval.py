@@ -37,6 +37,25 @@ def test_confidence_is_a_probability_and_ranks_sensibly(small_assistant):
     assert set(cal) >= {"features", "coef", "intercept"}
 
 
+def test_calibration_uses_every_phrasing_and_a_confidence_model_per_language(small_assistant):
+    from knowledge.retrieval import Retriever
+
+    index = small_assistant.index
+    cal = index.meta.calibration
+    questions = sum(1 for p in index.passages if p.kind == "question")
+    assert cal["samples"] == questions  # every phrasing, not a sample that an edit would reshuffle
+    # the confidence model is chosen by the message's language when the index has one per language
+    r = Retriever(index, small_assistant.embedder)
+    r.calibration = dict(cal, by_language={
+        "kk": {"features": cal["features"], "coef": [0.0] * len(cal["features"]), "intercept": 5.0},
+        "ru": {"features": cal["features"], "coef": [0.0] * len(cal["features"]), "intercept": -5.0}})
+    assert r.search("ЭЦП қалай аламын", language="kk").confidence > 0.99
+    assert r.search("Как получить ЭЦП?", language="ru").confidence < 0.01
+    # an older index has one model for both languages
+    r.calibration = {"features": cal["features"], "coef": [0.0] * len(cal["features"]), "intercept": 5.0}
+    assert r.search("Как получить ЭЦП?", language="ru").confidence > 0.99
+
+
 def test_empty_query_returns_nothing(small_assistant):
     assert top(small_assistant, "   ").hits == []
 
