@@ -192,8 +192,8 @@ class Assistant:
     # -- deciding ---------------------------------------------------------------------------------
     def plan(self, u: Understanding, intent: str | None = None) -> Plan:
         """Decide what to answer; ``intent`` overrides the understood one (the citizen chose it)."""
-        intent = intent or u.intent.name
-        if u.appeal_numbers and intent not in ("emergency", "status"):
+        chosen, intent = intent, intent or u.intent.name
+        if chosen is None and u.appeal_numbers and intent not in ("emergency", "status"):
             intent = "status"  # a registration number in the message: the citizen asks about that appeal
         appeal_type = u.appeal_type.name if (u.appeal_type and intent in ("appeal", "channel")) else None
         r = u.retrieval

@@ -283,3 +283,10 @@ def test_the_named_body_is_the_agency(assistant):
     assert router.recommend("горит дом", "emergency", named_agency="akimat").agency == "emergency"
     assert router.recommend("на нашей улице не горят фонари", "channel", None, "faq.street_lighting", 0.9,
                             named_agency="internal_affairs").agency == "akimat"  # city_problem sets akimat
+
+
+def test_plan_reads_a_registration_number_as_status_unless_the_citizen_chose(assistant):
+    u = assistant.understand("хочу подать жалобу на акимат повторно, ответ по ЕТ-2026-000123 не устроил")
+    assert assistant.plan(u).kind == "status"
+    chosen = assistant.plan(u, "appeal")  # "did you mean" answered, or the appeal form asking for the addressee
+    assert chosen.kind == "appeal" and chosen.agency == "akimat"
