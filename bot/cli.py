@@ -251,9 +251,17 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
-def cmd_appeals(args) -> int:
+def _iso_date(value: str):
+    """An argparse type: a YYYY-MM-DD date, or a clear usage error."""
     import datetime as dt
 
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def cmd_appeals(args) -> int:
     from sqlalchemy import select
 
     from bot.intake import registry
@@ -291,10 +299,9 @@ def cmd_appeals(args) -> int:
                         "events": [{"at": e.created_at.isoformat(), "status": e.status, "actor": e.actor,
                                     "note": e.note} for e in appeal.events]}, ensure_ascii=False, indent=2))
                     return 0
-                new_date = dt.date.fromisoformat(args.new_date) if args.new_date else None
                 try:
                     await registry.set_status(session, appeal, args.status, actor=args.actor, note=args.note,
-                                              new_due_date=new_date, redirected_to=args.to)
+                                              new_due_date=args.new_date, redirected_to=args.to, on=args.on)
                 except registry.TransitionError as exc:
                     print(f"estu: {exc}", file=sys.stderr)
                     return 1
@@ -393,8 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("number")
     ss.add_argument("status", help="sent | in_progress | answered | closed | extended | redirected | rejected")
     ss.add_argument("--note", help="answer text, reason of extension or rejection")
-    ss.add_argument("--new-date", help="extended: the new deadline, YYYY-MM-DD")
+    ss.add_argument("--new-date", type=_iso_date, help="extended: the new deadline, YYYY-MM-DD")
     ss.add_argument("--to", help="redirected: the body it went to")
+    ss.add_argument("--on", type=_iso_date, help="extended: the day of the decision; redirected: the day the body "
+                    "received it (YYYY-MM-DD, default today); a redirection starts the term anew (APPC Art. 76)")
     ss.add_argument("--actor", default="staff")
     ss.set_defaults(func=cmd_appeals)
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.intake import registry
-from bot.intake.deadlines import default_calendar, extended_due_date
+from bot.intake.deadlines import default_calendar, due_date, today
 from bot.storage.db import upgrade
 from bot.storage.models import Appeal, AppealEvent, Conversation, Feedback, Outbox, User
 from bot.storage.staff import AuditLog
@@ -274,11 +274,17 @@ async def test_detail_masks_the_iin_and_reveal_is_audited(env):
 
 
 async def test_only_allowed_transitions_are_offered(env):
-    number = await env.file("web-a")
+    number = await env.file("web-a", appeal_type="statement")
     await env.login("aigerim")
     html, _ = await env.page(url(number))
     offered = re.findall(r'name="status" value="(\w+)"', html)
     assert offered == ["sent", "in_progress", "answered", "extended", "redirected", "rejected", "closed"]
+    # a complaint's term cannot be extended (APPC Art. 99): no such action, and the page says why
+    complaint = await env.file("web-a2", appeal_type="complaint")
+    html, _ = await env.page(url(complaint))
+    assert re.findall(r'name="status" value="(\w+)"', html) == ["sent", "in_progress", "answered", "redirected",
+                                                                "rejected", "closed"]
+    assert "Закон не допускает продления срока" in html and "ст. 99" in html
     answered = await env.file("web-b", status="answered")
     html, _ = await env.page(url(answered))
     assert re.findall(r'name="status" value="(\w+)"', html) == ["closed"]
@@ -306,7 +312,7 @@ ACTIONS = [
 @pytest.mark.parametrize("lang,status,data,expected", ACTIONS, ids=[a[1] for a in ACTIONS])
 async def test_each_action_changes_the_status_notifies_and_audits(env, lang, status, data, expected):
     citizen = f"web-{status}"
-    number = await env.file(citizen, lang)
+    number = await env.file(citizen, lang, appeal_type="statement" if status == "extended" else "complaint")
     before = await env.appeal(number)
     data = dict(data)
     if status == "extended":
@@ -323,8 +329,10 @@ async def test_each_action_changes_the_status_notifies_and_audits(env, lang, sta
     assert [(e.status, e.actor) for e in events] == [("registered", "estu"), (status, "aigerim")]
     if status == "extended":
         assert after.due_date == new and events[-1].new_due_date == new
-    if status == "redirected":
+    if status == "redirected":  # the term starts anew at the competent body (APPC Art. 76 §2)
         assert events[-1].redirected_to == "Управление пассажирского транспорта"
+        assert after.due_date == events[-1].new_due_date == due_date(today(), "complaint", redirected=True)
+        assert f"{after.due_date:%d.%m.%Y}" in (await env.notices(number))[0]
     # one notification, in the citizen's language
     notices = await env.notices(number)
     assert len(notices) == 1
@@ -379,10 +387,10 @@ BAD = [
 
 @pytest.mark.parametrize("status,data,message", BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
 async def test_bad_input_shows_an_error_and_changes_nothing(env, status, data, message):
-    number = await env.file("web-bad")
+    number = await env.file("web-bad", appeal_type="statement")
     appeal = await env.appeal(number)
     dates = {"due": appeal.due_date, "due+1": appeal.due_date + dt.timedelta(days=1),
-             "cap+1": extended_due_date(appeal.received_at) + dt.timedelta(days=1)}
+             "cap+1": registry.latest_extension(appeal) + dt.timedelta(days=1)}
     data = {k: (dates[v].isoformat() if v in dates else v) for k, v in data.items()}
     await env.login("aigerim")
     _, csrf = await env.page(url(number))
@@ -402,6 +410,19 @@ async def _unchanged(env, number: str, before: Appeal) -> None:
     assert await env.count(AppealEvent, AppealEvent.appeal_id == after.id) == 1
     assert await env.notices(number) == []
     assert await env.count(AuditLog, AuditLog.action == "appeal.status") == 0
+
+
+async def test_a_complaint_cannot_be_extended(env):
+    number = await env.file("web-cx", appeal_type="complaint")
+    before = await env.appeal(number)
+    await env.login("aigerim")
+    _, csrf = await env.page(url(number))
+    new = (before.due_date + dt.timedelta(days=5)).isoformat()
+    resp = await env.post(url(number) + "/status", {"status": "extended", "reason": "Нужна проверка.",
+                                                    "new_due_date": new}, csrf=csrf)
+    assert resp.status == 409
+    assert "не допускает продления" in error_of(await resp.text())
+    await _unchanged(env, number, before)
 
 
 async def test_a_transition_the_registry_forbids_is_refused(env):
@@ -679,7 +700,9 @@ def test_browser_operator_moves_a_web_chat_appeal_to_in_progress(browser, small_
         assert browser.find_element(By.ID, "appeal-status").text == "На рассмотрении"
         assert len(browser.find_elements(By.CSS_SELECTOR, "ol.events li.event")) == 2
         offered = [e.get_attribute("value") for e in browser.find_elements(By.CSS_SELECTOR, "input[name=status]")]
-        assert offered == ["answered", "extended", "redirected", "rejected", "closed"]  # TRANSITIONS["in_progress"]
+        # TRANSITIONS["in_progress"], less "extended": a complaint's term cannot be extended (APPC Art. 99)
+        assert offered == ["answered", "redirected", "rejected", "closed"]
+        assert "Закон не допускает продления срока" in browser.page_source
         browser.execute_script("window.scrollTo(0, 0)")
         screenshot(browser, "console-appeal")
 

@@ -1,7 +1,7 @@
 """The legal-deadline calculator: rules as data, Kazakhstan's working days, counting conventions.
 
-Expected dates are counted by hand in the comments. The conventions and their sources are in
-docs/legal.md, "Computing terms".
+Expected dates are counted by hand in the comments. The rules come from the APPC (Arts. 64, 65, 76, 99;
+official text as amended by Law 241-VIII of 17.12.2025); docs/legal.md, "Computing terms", has the sources.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from bot.intake.deadlines import (
     RULES_FILE,
     DeadlineRule,
     WorkingCalendar,
+    add_months,
     due_date,
-    extended_due_date,
+    extension_cap,
     load_rules,
+    registration_date,
     rule_for,
+    workday_ends,
 )
 
 D = dt.date
@@ -41,21 +44,38 @@ def plain(tmp_path_factory):
 # --- rules are data, with citations ---------------------------------------------------------
 
 def test_shipped_rules_and_citations():
-    default, request = RULES["default"], RULES["request"]
-    assert (default.days, default.unit, default.extension_max_months) == (15, "working", 2)
-    assert (request.days, request.unit) == (15, "calendar")
+    default, complaint, request = RULES["default"], RULES["complaint"], RULES["request"]
+    # APPC Art. 76: 15 working days from registration, extendable to two months from the decision
+    assert (default.days, default.unit, default.counted_from, default.extendable, default.extension_max_months) == \
+        (15, "working", "registration", True, 2)
+    # APPC Art. 99: 20 working days from registration, no extension
+    assert (complaint.days, complaint.unit, complaint.counted_from, complaint.extendable) == \
+        (20, "working", "registration", False)
+    # Law "On access to information": 15 calendar days from receipt by the holder
+    assert (request.days, request.unit, request.counted_from) == (15, "calendar", "receipt")
     for rule in RULES.values():
         assert rule.citation["ru"].strip() and rule.citation["kk"].strip()
         assert rule.citation["url"].startswith("https://adilet.zan.kz/")
     assert "ст. 76" in default.citation["ru"] and "76-бап" in default.citation["kk"]
+    assert "ст. 99" in complaint.citation["ru"] and "99-бап" in complaint.citation["kk"]
     assert "K2000000350" in default.citation["url"] and "Z1500000401" in request.citation["url"]
+    assert workday_ends() is None       # working hours differ between bodies: the hour is not used by default
 
 
 def test_a_type_without_its_own_term_uses_default():
-    for t in ("statement", "complaint", "proposal", "feedback", "report", "no-such-type", None):
+    for t in ("statement", "proposal", "feedback", "report", "no-such-type", None):
         assert rule_for(t, RULES) is RULES["default"]
+    assert rule_for("complaint", RULES) is RULES["complaint"]
     assert rule_for("request", RULES) is RULES["request"]
-    assert due_date(D(2026, 11, 16), "complaint", CAL) == due_date(D(2026, 11, 16), "default", CAL)
+    assert due_date(D(2026, 11, 16), "report", CAL) == due_date(D(2026, 11, 16), "default", CAL)
+
+
+def test_a_complaint_has_twenty_working_days():
+    # registered Mon 16 Nov 2026. 16 Dec (Independence Day) is a day off.
+    # counted: 17-20 Nov (4), 23-27 (9), 30 Nov-4 Dec (14), 7-11 Dec (19), 14 Dec (20)
+    assert due_date(D(2026, 11, 16), "complaint", CAL) == D(2026, 12, 14)
+    # a statement of the same day: the 15th working day is 7 Dec
+    assert due_date(D(2026, 11, 16), "statement", CAL) == D(2026, 12, 7)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -65,6 +85,14 @@ def test_a_type_without_its_own_term_uses_default():
     ("rules: {default: {days: 15, unit: working, citation: {ru: a, url: c}}}", "kk"),
     ("rules: {default: {days: 15, unit: working, extension_max_months: 0, citation: {ru: a, kk: b, url: c}}}",
      "extension"),
+    ("rules: {default: {days: 15, unit: working, counted_from: filing, citation: {ru: a, kk: b, url: c}}}",
+     "counted_from"),
+    ("rules: {default: {days: 15, unit: working, extendable: 'no', citation: {ru: a, kk: b, url: c}}}",
+     "extendable"),
+    ("rules: {default: {days: 15, unit: working, extendable: false, extension_max_months: 2,"
+     " citation: {ru: a, kk: b, url: c}}}", "extendable is false"),
+    ("registration: {workday_ends: 'late'}\n"
+     "rules: {default: {days: 15, unit: working, citation: {ru: a, kk: b, url: c}}}", "workday_ends"),
 ])
 def test_bad_rules_are_rejected(tmp_path, body, message):
     p = tmp_path / "rules.yml"
@@ -79,6 +107,8 @@ def test_rules_from_another_file(tmp_path):
                  "            citation: {ru: тест, kk: тест, url: 'https://example.org'}}\n", encoding="utf-8")
     rules = load_rules(p)
     assert set(rules) == {"default"} and rules["default"].extension_max_months is None
+    assert rules["default"].counted_from == "registration" and rules["default"].extendable  # the defaults
+    assert workday_ends(p) is None
     # Fri 20 Nov 2026 + 3 working days: 23, 24, 25 Nov
     assert due_date(D(2026, 11, 20), "request", CAL, rules) == D(2026, 11, 25)
     assert load_rules() == load_rules(RULES_FILE)
@@ -136,7 +166,9 @@ def test_across_new_year():
     # received Mon 29 Dec 2025; 1-2 Jan and 7 Jan 2026 are holidays, 31 Dec is worked.
     # counted: 30, 31 Dec; 5, 6, 8, 9, 12, 13, 14, 15, 16, 19, 20, 21, 22 Jan -> the 15th is 22 Jan
     assert due_date(D(2025, 12, 29), "statement", CAL) == D(2026, 1, 22)
-    assert due_date(dt.datetime(2025, 12, 29, 10, 0, tzinfo=ALMATY), "complaint", CAL) == D(2026, 1, 22)
+    assert due_date(dt.datetime(2025, 12, 29, 10, 0, tzinfo=ALMATY), "statement", CAL) == D(2026, 1, 22)
+    # a complaint goes on: 23 (16), 26, 27, 28, 29 Jan (20) -> 29 Jan
+    assert due_date(D(2025, 12, 29), "complaint", CAL) == D(2026, 1, 29)
 
 
 def test_across_nauryz():
@@ -159,14 +191,30 @@ def test_across_a_transferred_day_off_and_working_sunday(plain):
 
 
 def test_friday_evening_receipt():
-    # Fri 13 Nov 2026. The hour does not matter; counting starts on Saturday.
-    # counted: 16-20, 23-27, 30 Nov, 1, 2, 3, 4 Dec -> 4 Dec
+    # Fri 13 Nov 2026. Without a workday end (the default) the hour does not matter: registered on Friday,
+    # counted from Saturday: 16-20, 23-27, 30 Nov, 1, 2, 3, 4 Dec -> 4 Dec
     friday_noon = dt.datetime(2026, 11, 13, 12, 0, tzinfo=ALMATY)
     friday_evening = dt.datetime(2026, 11, 13, 19, 30, tzinfo=ALMATY)
-    assert due_date(friday_noon, "complaint", CAL) == D(2026, 12, 4)
-    assert due_date(friday_evening, "complaint", CAL) == D(2026, 12, 4)
-    # 20:30 UTC on Friday is 01:30 on Saturday in Kazakhstan: still the same first working day
-    assert due_date(dt.datetime(2026, 11, 13, 20, 30, tzinfo=UTC), "complaint", CAL) == D(2026, 12, 4)
+    assert due_date(friday_noon, "statement", CAL) == D(2026, 12, 4)
+    assert due_date(friday_evening, "statement", CAL) == D(2026, 12, 4)
+    # with the body's working day ending at 18:30, the evening appeal is registered on Mon 16 Nov (APPC
+    # Art. 64 §3): counted 17-20, 23-27, 30 Nov, 1-4 Dec, 7 Dec -> 7 Dec
+    ends = dt.time(18, 30)
+    assert registration_date(friday_evening, CAL, ends) == D(2026, 11, 16)
+    assert registration_date(friday_noon, CAL, ends) == D(2026, 11, 13)
+    assert due_date(friday_evening, "statement", CAL, ends=ends) == D(2026, 12, 7)
+    assert due_date(friday_noon, "statement", CAL, ends=ends) == D(2026, 12, 4)
+    # exactly at the hour is after the working day
+    assert registration_date(dt.datetime(2026, 11, 13, 18, 30, tzinfo=ALMATY), CAL, ends) == D(2026, 11, 16)
+    # 20:30 UTC on Friday is 01:30 on Saturday in Kazakhstan: registered on Monday, whatever the hour setting
+    assert due_date(dt.datetime(2026, 11, 13, 20, 30, tzinfo=UTC), "statement", CAL) == D(2026, 12, 7)
+
+
+def test_workday_end_from_the_rules_file(tmp_path):
+    p = tmp_path / "rules.yml"
+    p.write_text("registration: {workday_ends: '18:30'}\n"
+                 "rules: {default: {days: 15, unit: working, citation: {ru: a, kk: b, url: c}}}\n", encoding="utf-8")
+    assert workday_ends(p) == dt.time(18, 30)
 
 
 def test_receipt_date_is_taken_in_kazakhstan_time():
@@ -182,15 +230,33 @@ def test_receipt_date_is_taken_in_kazakhstan_time():
 
 
 def test_receipt_on_a_holiday():
-    # Mon 23 Mar 2026 (Nauryz): 24, 25 Mar off too, so counting starts on Thu 26 Mar.
-    # counted: 26, 27, 30, 31 Mar; 1, 2, 3, 6, 7, 8, 9, 10, 13, 14, 15 Apr -> 15 Apr
-    assert due_date(D(2026, 3, 23), "statement", CAL) == D(2026, 4, 15)
-    # the same as a receipt on the last working day before the holidays (Fri 20 Mar)
+    # Mon 23 Mar 2026 (Nauryz): 24, 25 Mar are off too, so the appeal is registered on Thu 26 Mar (APPC
+    # Art. 64 §3) and counting starts on Fri 27 Mar (Art. 76 §2).
+    # counted: 27, 30, 31 Mar; 1, 2, 3, 6, 7, 8, 9, 10, 13, 14, 15, 16 Apr -> 16 Apr
+    assert registration_date(D(2026, 3, 23), CAL) == D(2026, 3, 26)
+    assert due_date(D(2026, 3, 23), "statement", CAL) == D(2026, 4, 16)
+    # one working day later than a receipt on the last working day before the holidays (Fri 20 Mar):
+    # counted 26, 27, 30, 31 Mar; 1, 2, 3, 6, 7, 8, 9, 10, 13, 14, 15 Apr -> 15 Apr
     assert due_date(D(2026, 3, 20), "statement", CAL) == D(2026, 4, 15)
-    # Wed 27 May 2026 (first day of Kurban ait, not moved off a weekday):
-    # counted: 28, 29 May; 1-5, 8-12, 15, 16, 17 Jun -> 17 Jun
-    assert due_date(D(2026, 5, 27), "complaint", CAL) == D(2026, 6, 17)
-    assert due_date(D(2026, 5, 26), "complaint", CAL) == D(2026, 6, 17)
+    # Wed 27 May 2026 (first day of Kurban ait, not moved off a weekday): registered Thu 28 May.
+    # counted: 29 May; 1-5, 8-12, 15, 16, 17, 18 Jun -> 18 Jun
+    assert due_date(D(2026, 5, 27), "statement", CAL) == D(2026, 6, 18)
+    # received on Tue 26 May: counted 28, 29 May; 1-5, 8-12, 15, 16, 17 Jun -> 17 Jun
+    assert due_date(D(2026, 5, 26), "statement", CAL) == D(2026, 6, 17)
+    # a Saturday receipt is registered on Monday: Sat 14 Nov 2026 -> Mon 16 Nov -> 7 Dec (as a Monday receipt)
+    assert due_date(D(2026, 11, 14), "statement", CAL) == due_date(D(2026, 11, 16), "statement", CAL) == D(2026, 12, 7)
+
+
+def test_redirection_starts_the_term_anew():
+    # APPC Art. 76 §2: after a redirection the term starts on the day after the competent body received it.
+    # received by the competent body on Thu 3 Dec 2026; 16 Dec is a day off.
+    # counted: 4, 7-11, 14, 15, 17, 18, 21-25 Dec -> the 15th working day is 25 Dec
+    assert due_date(D(2026, 12, 3), "statement", CAL, redirected=True) == D(2026, 12, 25)
+    # counted from receipt even on a day off: received Sat 5 Dec -> counting starts Mon 7 Dec -> 28 Dec
+    assert due_date(D(2026, 12, 5), "statement", CAL, redirected=True) == D(2026, 12, 28)
+    # a complaint keeps its own length: 20 working days from Thu 3 Dec -> ... 25 (15), 28, 29, 30, 31 Dec (19);
+    # 1 Jan 2027 and Sat 2 Jan are holidays, the latter's day off moves to Mon 4 Jan -> Tue 5 Jan (20)
+    assert due_date(D(2026, 12, 3), "complaint", CAL, redirected=True) == D(2027, 1, 5)
 
 
 def test_request_calendar_days_moved_off_a_weekend_or_holiday():
@@ -206,19 +272,33 @@ def test_request_calendar_days_moved_off_a_weekend_or_holiday():
     assert due_date(D(2026, 12, 18), "request", CAL) == D(2027, 1, 5)
 
 
-def test_two_month_extension_cap():
-    assert extended_due_date(D(2026, 1, 15)) == D(2026, 3, 15)
-    assert extended_due_date(D(2025, 12, 29)) == D(2026, 2, 28)       # February is shorter
-    assert extended_due_date(D(2026, 12, 31)) == D(2027, 2, 28)
-    assert extended_due_date(D(2027, 12, 31)) == D(2028, 2, 29)       # leap year
-    assert extended_due_date(D(2026, 11, 30), months=3) == D(2027, 2, 28)
+def test_add_months():
+    assert add_months(D(2026, 1, 15), 2) == D(2026, 3, 15)
+    assert add_months(D(2025, 12, 29), 2) == D(2026, 2, 28)       # February is shorter
+    assert add_months(D(2026, 12, 31), 2) == D(2027, 2, 28)
+    assert add_months(D(2027, 12, 31), 2) == D(2028, 2, 29)       # leap year
+    assert add_months(D(2026, 11, 30), 3) == D(2027, 2, 28)
     # taken in Kazakhstan time too: 20:00 UTC on 31 Oct is 1 Nov in Almaty
-    assert extended_due_date(dt.datetime(2026, 10, 31, 20, 0, tzinfo=UTC)) == D(2027, 1, 1)
+    assert add_months(dt.datetime(2026, 10, 31, 20, 0, tzinfo=UTC), 2) == D(2027, 1, 1)
+    with pytest.raises(ValueError):
+        add_months(D(2026, 1, 1), -1)
+
+
+def test_extension_cap_counts_from_the_decision():
+    # APPC Art. 76 §3: at most two months from the day of the decision; §5: off a day off
+    assert extension_cap(D(2026, 1, 14), "statement", CAL) == D(2026, 3, 16)   # Sat 14 Mar -> Mon 16 Mar
+    assert extension_cap(D(2026, 1, 13), "statement", CAL) == D(2026, 3, 13)   # a Friday stays
+    assert extension_cap(D(2025, 12, 29), "report", CAL) == D(2026, 3, 2)      # Sat 28 Feb -> Mon 2 Mar
+    # a later decision gives a later cap (it is not tied to the day of receipt)
+    assert extension_cap(D(2026, 2, 10), "statement", CAL) > extension_cap(D(2026, 1, 10), "statement", CAL)
+    # the length of an information request's extension is not confirmed: no cap
+    assert extension_cap(D(2026, 1, 14), "request", CAL) is None
+    # APPC Art. 99: a complaint's term cannot be extended
+    with pytest.raises(ValueError, match="cannot be extended"):
+        extension_cap(D(2026, 1, 14), "complaint", CAL)
     # the cap leaves room beyond the ordinary term
     for start in (D(2025, 12, 29), D(2026, 3, 16), D(2026, 11, 13)):
-        assert extended_due_date(start, RULES["default"].extension_max_months) > due_date(start, "statement", CAL)
-    with pytest.raises(ValueError):
-        extended_due_date(D(2026, 1, 1), months=-1)
+        assert extension_cap(start, "statement", CAL) > due_date(start, "statement", CAL)
 
 
 def test_overrides_from_a_temporary_file(tmp_path, plain):
@@ -290,12 +370,18 @@ def _local(received):
 
 
 @settings(max_examples=300, deadline=None)
-@given(receipts, st.sampled_from(sorted(RULES) + ["complaint"]))
-def test_due_date_is_a_working_day_after_receipt(received, appeal_type):
+@given(receipts, st.sampled_from(sorted(RULES) + ["statement", "report"]))
+def test_due_date_is_a_working_day_after_registration(received, appeal_type):
     due = due_date(received, appeal_type, CAL)
-    assert CAL.is_working_day(due)
-    assert due > _local(received)
-    assert due <= extended_due_date(received) or RULES.get(appeal_type, RULES["default"]).unit == "calendar"
+    registered = registration_date(received, CAL)
+    assert CAL.is_working_day(due) and CAL.is_working_day(registered)
+    assert _local(received) <= registered < due
+    # registration is never earlier with a workday end than without one, nor the deadline
+    late = registration_date(received, CAL, dt.time(18, 30))
+    assert registered <= late <= CAL.next_working_day(_local(received) + dt.timedelta(days=1))
+    assert due_date(received, appeal_type, CAL, ends=dt.time(18, 30)) >= due
+    # a redirection received the same day never ends after the original term
+    assert due_date(received, appeal_type, CAL, redirected=True) <= due
 
 
 @settings(max_examples=300, deadline=None)
@@ -323,6 +409,6 @@ def test_longer_rules_never_give_an_earlier_date(start, n, more, unit):
 
 @settings(max_examples=200, deadline=None)
 @given(st.dates(min_value=D(2024, 1, 1), max_value=D(2027, 12, 31)), st.integers(0, 24), st.integers(0, 12))
-def test_extension_cap_is_monotone(start, months, more):
-    cap = extended_due_date(start, months)
-    assert cap >= start and extended_due_date(start, months + more) >= cap
+def test_add_months_is_monotone(start, months, more):
+    later = add_months(start, months)
+    assert later >= start and add_months(start, months + more) >= later

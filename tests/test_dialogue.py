@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import uuid
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from bot.dialogue.setup import build_runtime
 from bot.intake import registry
+from bot.intake.deadlines import due_date, today
 from bot.messages import Attachment, Incoming
 from bot.storage.models import Appeal, AppealEvent, Conversation, Feedback, Handoff, Message, Outbox
 
@@ -182,13 +184,13 @@ async def test_appeal_form_suggests_the_agency_ask_names(rt):
     assert any(i.startswith("type:") for i in ids(out))
 
 
-async def file_appeal(chat: Chat, lang="ru"):
+async def file_appeal(chat: Chat, lang="ru", appeal_type="complaint"):
     first = ("Хочу подать жалобу на акимат: во дворе полгода не ремонтируют дорогу, сплошные ямы, машины ломаются"
              if lang == "ru" else
              "Әкімдікке шағым бергім келеді: аулада жарты жылдан бері жол жөнделмейді, шұңқыр толы, көліктер бұзылады")
     out = await chat.say(first)
     assert any(i.startswith("type:") for i in ids(out))
-    out = await chat.press("type:complaint")
+    out = await chat.press(f"type:{appeal_type}")
     assert any(i.startswith("agency:") for i in ids(out))
     out = await chat.press("agency:akimat")
     out = await chat.say("Иванова" if lang == "ru" else "Серікова")       # surname (substance was in the 1st message)
@@ -215,7 +217,8 @@ async def file_appeal(chat: Chat, lang="ru"):
 async def test_full_appeal_in_russian(rt):
     chat = Chat(rt)
     number, out = await file_appeal(chat, "ru")
-    assert "Законный срок" in text(out) and "15" in text(out)
+    # a complaint: 20 working days from registration (APPC Art. 99)
+    assert "Законный срок" in text(out) and "20 рабочих дней" in text(out) and "ст. 99" in text(out)
     async with rt.sessions() as s:
         appeal = (await s.execute(select(Appeal).where(Appeal.number == number))).scalar_one()
         assert appeal.appeal_type == "complaint" and appeal.agency == "akimat" and appeal.iin == VALID_IIN
@@ -241,6 +244,23 @@ async def test_full_appeal_in_kazakh_and_known_fields_not_asked_again(rt):
     assert "form:done" in ids(out)  # straight to attachments: nothing asked twice
 
 
+@pytest.mark.parametrize("lang, wish, lines", [
+    ("ru", "Хочу подать жалобу на акимат: во дворе полгода не ремонтируют дорогу, сплошные ямы",
+     ["Заявление —", "Жалоба —", "Предложение —", "Запрос —", "Отклик —", "Сообщение —", "20 рабочих дней"]),
+    ("kk", "Әкімдікке шағым бергім келеді: аулада жарты жылдан бері жол жөнделмейді, шұңқыр толы",
+     ["Арыз (өтініш) —", "Шағым —", "Ұсыныс —", "Сұрау салу —", "Үн қату (пікір) —", "Хабар (хабарлама) —",
+      "20 жұмыс күні"]),
+])
+async def test_the_type_step_explains_each_type(rt, lang, wish, lines):
+    out = await Chat(rt, user=f"types-{lang}").say(wish)
+    assert any(i.startswith("type:") for i in ids(out))
+    shown = text(out)
+    for line in lines:
+        assert line in shown
+    # the suggested type (a complaint here) is listed first, as its button is
+    assert shown.index(lines[1]) < shown.index(lines[0]) and ids(out)[0] == "type:complaint"
+
+
 async def test_status_only_for_the_owner(rt):
     number, _ = await file_appeal(Chat(rt, user="owner"))
     out = await Chat(rt, user="owner").say(f"Какой статус у обращения {number}?")
@@ -252,11 +272,14 @@ async def test_status_only_for_the_owner(rt):
 
 
 async def test_status_changes_notify_in_the_citizens_language(rt):
-    number, _ = await file_appeal(Chat(rt, user="kz", channel="test"), "kk")
+    number, out = await file_appeal(Chat(rt, user="kz", channel="test"), "kk", appeal_type="statement")
+    assert "15 жұмыс күні" in text(out) and "76-бап" in text(out)
     async with rt.sessions() as s, s.begin():
         appeal = (await s.execute(select(Appeal).where(Appeal.number == number))).scalar_one()
         await registry.set_status(s, appeal, "in_progress", actor="op1")
-        cap = registry.extended_due_date(appeal.received_at)
+        cap = registry.latest_extension(appeal)      # two months from today's decision (APPC Art. 76 §3)
+        with pytest.raises(registry.TransitionError, match="two months"):
+            await registry.set_status(s, appeal, "extended", actor="op1", note="x", new_due_date=cap + dt.timedelta(1))
         await registry.set_status(s, appeal, "extended", actor="op1", note="Қосымша тексеру қажет", new_due_date=cap)
         with pytest.raises(registry.TransitionError):
             await registry.set_status(s, appeal, "rejected", actor="op1")  # a rejection needs a motivated reason
@@ -415,6 +438,9 @@ async def test_every_status_change_is_an_event_and_a_notification(rt):
         appeal = (await s.execute(select(Appeal).where(Appeal.number == number))).scalar_one()
         await registry.set_status(s, appeal, "sent", actor="op")
         await registry.set_status(s, appeal, "redirected", actor="op", redirected_to="Управление образования")
+        # the term starts anew on the day after the competent body received it (APPC Art. 76 §2)
+        restarted = due_date(today(), "complaint", redirected=True)
+        assert appeal.due_date == restarted
         await registry.set_status(s, appeal, "answered", actor="op", note="Ответ: ремонт запланирован")
         with pytest.raises(registry.TransitionError):
             await registry.set_status(s, appeal, "in_progress", actor="op")   # answered → in_progress is not allowed
@@ -424,7 +450,8 @@ async def test_every_status_change_is_an_event_and_a_notification(rt):
     assert [e[0] for e in events] == ["registered", "sent", "redirected", "answered", "closed"]
     await rt.worker.run_once()
     notes = text(await rt.engine.pending_notifications("test", "life"))
-    for word in ("направлено адресату", "перенаправлено", "Управление образования", "ремонт запланирован", "закрыто"):
+    for word in ("направлено адресату", "перенаправлено", "Управление образования", "ремонт запланирован", "закрыто",
+                 f"Новый срок: {restarted:%d.%m.%Y}"):
         assert word in notes
 
 

@@ -11,22 +11,22 @@ public holidays, minus extra days off, plus extra working days:
   ``working_days``, such as a Saturday or Sunday that was made a working day. A deployment can
   follow a new resolution by editing it, without a release.
 
-How a term is counted. docs/legal.md, "Computing terms", has the sources and the gaps.
+How a term is counted (APPC, official Russian text as amended by Law 241-VIII of 17.12.2025; docs/legal.md,
+"Computing terms"):
 
-* The day of receipt is the calendar date in Kazakhstan time (``Asia/Almaty``, UTC+5 since
-  1 March 2024). The hour does not matter: an appeal received on Friday evening or on a holiday is
-  dated that day. A timezone-aware datetime is converted to Kazakhstan time. A naive datetime is
-  read as UTC, because that is what the storage layer writes (``bot.storage.models.utcnow``) and
-  what SQLite gives back.
-* The term starts on the day after receipt. A working-day term ends on the n-th working day after
-  the day of receipt.
-* A calendar-day term ends n days after the day of receipt. If that day is a day off, the term
-  moves to the next working day.
-* The extension cap (APPC Art. 76, at most two months) falls on the same date two months after
-  receipt, or on the last day of the month if that month is shorter. It is not moved off a day off.
-
-No APPC article on computing terms was found. The "day after" start and the move off a day off
-are conventions, and docs/legal.md flags them as unconfirmed.
+* Dates are calendar dates in Kazakhstan time (``Asia/Almaty``, UTC+5 since 1 March 2024). A
+  timezone-aware datetime is converted to Kazakhstan time. A naive datetime is read as UTC, because
+  that is what the storage layer writes (``bot.storage.models.utcnow``) and what SQLite gives back.
+* Registration (Art. 64 §3): on the day of arrival; on the next working day if the appeal arrives on
+  a non-working day or, where ``registration.workday_ends`` is set, after that hour.
+* The term (Art. 76 §1-2) runs from registration (or from receipt, for a rule ``counted_from:
+  receipt``) and starts on the next day. A working-day term ends on the n-th working day after it; a
+  calendar-day term n days after it, moved to the next working day if that is a day off (§5).
+* After a redirection (Art. 65) the term starts anew on the day after the competent body received
+  the appeal (Art. 76 §2).
+* An extension (Art. 76 §3) reaches at most ``extension_max_months`` months from the day of the
+  decision (the same date, or the month's last day if the month is shorter), moved off a day off
+  (§5). A rule with ``extendable: false`` (complaints, Art. 99) cannot be extended.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ RULES_FILE = HERE / "deadline_rules.yml"
 OVERRIDES_FILE = HERE / "calendar_overrides.yml"
 KZ_TZ = ZoneInfo("Asia/Almaty")
 UNITS = ("working", "calendar")
+COUNTED_FROM = ("registration", "receipt")
 CITATION_KEYS = ("ru", "kk", "url")
 # No real run of days off comes close to a year, so a longer run means the overrides are broken.
 _MAX_RUN_OF_DAYS_OFF = 366
@@ -56,8 +57,10 @@ class DeadlineRule:
     key: str              # appeal type, or "default"
     days: int
     unit: str             # "working" | "calendar"
-    extension_max_months: int | None
+    extension_max_months: int | None   # months from the extension decision; None: no cap is checked
     citation: dict        # {"ru": "...", "kk": "...", "url": "..."}
+    extendable: bool = True
+    counted_from: str = "registration"   # "registration" | "receipt"
 
 
 def load_rules(path: Path | None = None) -> dict[str, DeadlineRule]:
@@ -65,11 +68,23 @@ def load_rules(path: Path | None = None) -> dict[str, DeadlineRule]:
 
     A type without a rule of its own uses ``rules["default"]``, which must exist.
     """
-    return dict(_load_rules(str(Path(path or RULES_FILE).resolve())))
+    return dict(_load(str(Path(path or RULES_FILE).resolve()))[0])
+
+
+def workday_ends(path: Path | None = None) -> dt.time | None:
+    """``registration.workday_ends`` of the rules file: the hour after which an appeal is registered on the next
+    working day (APPC Art. 64 §3), or None when the hour is not used."""
+    return _load(str(Path(path or RULES_FILE).resolve()))[1]
+
+
+def _positive_int(value, allow_none: bool) -> bool:
+    if value is None:
+        return allow_none
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @lru_cache(maxsize=8)
-def _load_rules(path: str) -> dict[str, DeadlineRule]:
+def _load(path: str) -> tuple[dict[str, DeadlineRule], dt.time | None]:
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     raw = doc.get("rules") if isinstance(doc, dict) else None
     if not isinstance(raw, dict):
@@ -78,22 +93,38 @@ def _load_rules(path: str) -> dict[str, DeadlineRule]:
     for key, r in raw.items():
         if not isinstance(r, dict):
             raise ValueError(f"{path}: rule {key!r} must be a mapping")
-        days = r.get("days")
-        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        if not _positive_int(r.get("days"), allow_none=False):
             raise ValueError(f"{path}: rule {key!r}: days must be a positive integer")
         if r.get("unit") not in UNITS:
             raise ValueError(f"{path}: rule {key!r}: unit must be 'working' or 'calendar'")
+        counted_from = r.get("counted_from", "registration")
+        if counted_from not in COUNTED_FROM:
+            raise ValueError(f"{path}: rule {key!r}: counted_from must be 'registration' or 'receipt'")
+        extendable = r.get("extendable", True)
+        if not isinstance(extendable, bool):
+            raise ValueError(f"{path}: rule {key!r}: extendable must be true or false")
         ext = r.get("extension_max_months")
-        if ext is not None and (not isinstance(ext, int) or isinstance(ext, bool) or ext < 1):
+        if not _positive_int(ext, allow_none=True):
             raise ValueError(f"{path}: rule {key!r}: extension_max_months must be a positive integer or null")
+        if ext is not None and not extendable:
+            raise ValueError(f"{path}: rule {key!r}: extension_max_months is set but extendable is false")
         citation = r.get("citation") or {}
         missing = [k for k in CITATION_KEYS if not str(citation.get(k) or "").strip()]
         if missing:
             raise ValueError(f"{path}: rule {key!r}: citation needs {', '.join(missing)}")
-        rules[str(key)] = DeadlineRule(str(key), days, r["unit"], ext, dict(citation))
+        rules[str(key)] = DeadlineRule(str(key), r["days"], r["unit"], ext, dict(citation), extendable, counted_from)
     if "default" not in rules:
         raise ValueError(f"{path}: a 'default' rule is required")
-    return rules
+    registration = doc.get("registration") or {}
+    if not isinstance(registration, dict):
+        raise ValueError(f"{path}: 'registration' must be a mapping")
+    ends = registration.get("workday_ends")
+    if ends is not None:
+        try:
+            ends = dt.time.fromisoformat(str(ends))
+        except ValueError:
+            raise ValueError(f"{path}: registration.workday_ends must be an hour such as \"18:30\" or null") from None
+    return rules, ends
 
 
 def _dates(values, path: Path, field: str) -> frozenset[dt.date]:
@@ -174,12 +205,16 @@ def default_calendar() -> WorkingCalendar:
     return WorkingCalendar()
 
 
+def _local_datetime(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(KZ_TZ)
+
+
 def _local_date(received: dt.date | dt.datetime) -> dt.date:
     """The calendar date in Kazakhstan. A naive datetime is read as UTC."""
     if isinstance(received, dt.datetime):
-        if received.tzinfo is None or received.tzinfo.utcoffset(received) is None:
-            received = received.replace(tzinfo=dt.timezone.utc)
-        return received.astimezone(KZ_TZ).date()
+        return _local_datetime(received).date()
     if isinstance(received, dt.date):
         return received
     raise TypeError(f"expected a date or datetime, got {type(received).__name__}")
@@ -191,27 +226,69 @@ def rule_for(appeal_type: str | None, rules: dict[str, DeadlineRule] | None = No
     return rules.get(appeal_type or "default") or rules["default"]
 
 
+def registration_date(received: dt.date | dt.datetime, calendar: WorkingCalendar | None = None,
+                      ends: dt.time | None = None) -> dt.date:
+    """The day an appeal that arrived at ``received`` is registered (APPC Art. 64 §3).
+
+    That day, if it is a working day and the appeal arrived before ``ends`` (when given, and when
+    ``received`` carries a time); otherwise the next working day.
+    """
+    calendar = calendar or default_calendar()
+    day = _local_date(received)
+    late = ends is not None and isinstance(received, dt.datetime) and _local_datetime(received).time() >= ends
+    if calendar.is_working_day(day) and not late:
+        return day
+    return calendar.next_working_day(day + dt.timedelta(days=1))
+
+
 def due_date(received: dt.date | dt.datetime, appeal_type: str, calendar: WorkingCalendar | None = None,
-             rules: dict[str, DeadlineRule] | None = None) -> dt.date:
-    """The last day of the legal term for an appeal of ``appeal_type`` received at ``received``."""
+             rules: dict[str, DeadlineRule] | None = None, *, redirected: bool = False,
+             ends: dt.time | None = None) -> dt.date:
+    """The last day of the legal term for an appeal of ``appeal_type`` that arrived at ``received``.
+
+    With ``redirected``, ``received`` is when the competent body received the redirected appeal, and the
+    term starts on the next day (APPC Art. 76 §2). ``ends`` defaults to ``registration.workday_ends`` of
+    the shipped rules file when ``rules`` is not given.
+    """
     calendar = calendar or default_calendar()
     rule = rule_for(appeal_type, rules)
-    start = _local_date(received)
+    if rule.counted_from == "registration" and not redirected:
+        if ends is None and rules is None:
+            ends = workday_ends()
+        start = registration_date(received, calendar, ends)
+    else:
+        start = _local_date(received)
     if rule.unit == "working":
         return calendar.add_working_days(start, rule.days)
-    # calendar days: if the last day is a day off, the term ends on the next working day
+    # calendar days: if the last day is a day off, the term ends on the next working day (Art. 76 §5)
     return calendar.next_working_day(start + dt.timedelta(days=rule.days))
 
 
-def extended_due_date(received: dt.date | dt.datetime, months: int = 2) -> dt.date:
-    """The latest date an extension may reach: ``months`` calendar months after receipt.
-
-    The default is two months (APPC Art. 76). If the later month is shorter, the date is the last
-    day of that month. The date is not moved off a day off.
-    """
+def add_months(day: dt.date | dt.datetime, months: int) -> dt.date:
+    """The same date ``months`` calendar months after ``day``, or the last day of that month if it is shorter."""
     if months < 0:
         raise ValueError("months must not be negative")
-    start = _local_date(received)
+    start = _local_date(day)
     month0 = start.month - 1 + months
     year, month = start.year + month0 // 12, month0 % 12 + 1
     return dt.date(year, month, min(start.day, _calendar.monthrange(year, month)[1]))
+
+
+def extension_cap(decided: dt.date | dt.datetime, appeal_type: str, calendar: WorkingCalendar | None = None,
+                  rules: dict[str, DeadlineRule] | None = None) -> dt.date | None:
+    """The latest date an extension decided on ``decided`` may reach (APPC Art. 76 §3 and §5).
+
+    ``extension_max_months`` months from the decision, moved to the next working day if that is a day off.
+    None when the rule sets no cap. Raises ``ValueError`` when the rule's term cannot be extended at all.
+    """
+    rule = rule_for(appeal_type, rules)
+    if not rule.extendable:
+        raise ValueError(f"the term of {rule.key!r} cannot be extended")
+    if rule.extension_max_months is None:
+        return None
+    return (calendar or default_calendar()).next_working_day(add_months(decided, rule.extension_max_months))
+
+
+def today() -> dt.date:
+    """Today's date in Kazakhstan."""
+    return dt.datetime.now(KZ_TZ).date()

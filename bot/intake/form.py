@@ -15,7 +15,7 @@ import re
 
 from bot.dialogue.engine import Context, Router
 from bot.intake import registry
-from bot.intake.deadlines import load_rules
+from bot.intake.deadlines import rule_for
 from bot.messages import Button, Reply
 from knowledge.ids import AGENCY_IDS, APPEAL_TYPES
 from nlu.entities import find_emails, find_iins, find_phones, find_places
@@ -129,6 +129,19 @@ def _type_label(ctx: Context, t: str) -> str:
     return ctx.t(t).capitalize()
 
 
+# One line per appeal type, in the Code's sense (APPC Art. 4 §1: sub-items 1, 38, 35, 32, 36, 37; the complaint's
+# term is Art. 99). Shown with the type buttons, because choosing the type is where citizens hesitate.
+TYPE_HELP = {
+    "statement": "Statement: you ask for help to exercise your right or someone else's.",
+    "complaint": ("Complaint: you demand that a right violated by a decision, action or inaction of a body or "
+                  "official be restored (considered within 20 working days)."),
+    "proposal": "Proposal: you suggest how to improve laws, the work of state bodies or public life.",
+    "request": "Request: you ask to be given information.",
+    "feedback": "Feedback: you express your attitude to state policy or to public events.",
+    "report": "Report: you inform of a violation of the law or of shortcomings in the work of a body or official.",
+}
+
+
 def _prompt(ctx: Context, step: str, error: str | None = None) -> Reply:
     form = ctx.state["form"]
     head = (error + "\n") if error else ""
@@ -138,6 +151,7 @@ def _prompt(ctx: Context, step: str, error: str | None = None) -> Reply:
         text = ctx.t("What kind of appeal is it?")
         if suggested:
             text += " " + ctx.t("It looks like: {type}.", type=ctx.t(suggested))
+        text += "\n" + "\n".join("• " + ctx.t(TYPE_HELP[t]) for t in order)
         return Reply(head + text, buttons=[Button(f"type:{t}", _type_label(ctx, t)) for t in order] + _nav(ctx))
     if step == "agency":
         suggested = form.get("suggested_agency")
@@ -344,8 +358,7 @@ async def _register(ctx: Context) -> list[Reply]:
     ctx.user.consent_at = appeal.received_at
     ctx.state.clear()
     ctx.meta.update(intent="appeal", answer_status="appeal_registered")
-    rules = load_rules()
-    rule = rules.get(appeal.appeal_type) or rules["default"]
+    rule = rule_for(appeal.appeal_type)
     citation = rule.citation.get(ctx.lang) or rule.citation.get("ru", "")
     term = ctx.t("{n} working days", n=rule.days) if rule.unit == "working" else ctx.t("{n} calendar days", n=rule.days)
     text = ctx.t("Your appeal is registered. Number: {number}. Addressee: {addressee}. Legal deadline for the answer: "

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import gettext as _
 from bot.intake.deadlines import due_date as legal_due_date
-from bot.intake.deadlines import extended_due_date
+from bot.intake.deadlines import extension_cap, rule_for, today
 from bot.storage.models import Appeal, AppealEvent, Counter, Outbox, User, utcnow
 from nlu.entities import format_appeal_number
 
@@ -99,23 +99,49 @@ async def list_own(session: AsyncSession, user: User, limit: int = 5) -> list[Ap
     return list(rows.scalars())
 
 
+def can_extend(appeal: Appeal) -> bool:
+    """Whether the law lets the term of ``appeal`` be extended at all (not a complaint's, APPC Art. 99)."""
+    return rule_for(appeal.appeal_type).extendable
+
+
+def latest_extension(appeal: Appeal, decided: dt.date | None = None) -> dt.date | None:
+    """The latest new deadline an extension decided on ``decided`` (default: today in Kazakhstan) may set,
+    APPC Art. 76 §3; None when no cap is known. Only for an appeal whose term can be extended."""
+    return extension_cap(decided or today(), appeal.appeal_type)
+
+
 async def set_status(session: AsyncSession, appeal: Appeal, status: str, actor: str, note: str | None = None,
-                     new_due_date: dt.date | None = None, redirected_to: str | None = None) -> AppealEvent:
-    """Change the status, record the event, and queue a notification in the citizen's language."""
+                     new_due_date: dt.date | None = None, redirected_to: str | None = None,
+                     on: dt.date | None = None) -> AppealEvent:
+    """Change the status, record the event, and queue a notification in the citizen's language.
+
+    ``on`` is the day of the decision (an extension) or the day the competent body received the appeal (a
+    redirection); it defaults to today in Kazakhstan. A redirection starts the term anew (APPC Art. 76 §2).
+    """
     if status not in STATUSES:
         raise TransitionError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
     if status not in TRANSITIONS[appeal.status]:
         raise TransitionError(f"cannot go from {appeal.status!r} to {status!r}")
     if status in NEEDS_NOTE and not (note or redirected_to):
         raise TransitionError(f"status {status!r} needs {NEEDS_NOTE[status]}")
+    on = on or today()
     if status == "extended":
+        if not can_extend(appeal):
+            basis = rule_for(appeal.appeal_type).citation["ru"]
+            raise TransitionError(f"the term of a {appeal.appeal_type} cannot be extended ({basis})")
         if new_due_date is None:
             raise TransitionError("an extension needs the new date")
-        cap = extended_due_date(appeal.received_at)
-        if new_due_date > cap:
-            raise TransitionError(f"an extension may not go beyond {cap.isoformat()} (two months, APPC Art. 76)")
+        cap = latest_extension(appeal, on)
+        if cap is not None and new_due_date > cap:
+            raise TransitionError(f"an extension may not go beyond {cap.isoformat()} (two months from the decision, "
+                                  "APPC Art. 76)")
         if new_due_date <= appeal.due_date:
             raise TransitionError("the new date must be later than the current deadline")
+        appeal.due_date = new_due_date
+    elif status == "redirected":
+        if new_due_date is not None:
+            raise TransitionError("a redirection computes its own deadline; give the day the body received it instead")
+        new_due_date = legal_due_date(on, appeal.appeal_type, redirected=True)
         appeal.due_date = new_due_date
     appeal.status = status
     event = AppealEvent(appeal_id=appeal.id, status=status, actor=actor, note=note, new_due_date=new_due_date,
@@ -125,10 +151,10 @@ async def set_status(session: AsyncSession, appeal: Appeal, status: str, actor: 
     user = await session.get(User, appeal.user_id)
     lang = appeal.language
     parts = [_(lang, "Your appeal {number}: {status}.", number=appeal.number, status=status_label(status, lang))]
-    if status == "extended":
-        parts.append(_(lang, "New deadline: {date}.", date=new_due_date.strftime("%d.%m.%Y")))
     if redirected_to:
         parts.append(_(lang, "It was redirected to: {body}.", body=redirected_to))
+    if new_due_date is not None:
+        parts.append(_(lang, "New deadline: {date}.", date=new_due_date.strftime("%d.%m.%Y")))
     if note:
         parts.append(note)
     notify(session, user, " ".join(parts), key=f"status-{appeal.number}-{event.id}")

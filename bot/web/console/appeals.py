@@ -22,8 +22,9 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.intake.deadlines import default_calendar, extended_due_date
-from bot.intake.registry import STATUSES, TRANSITIONS, TransitionError, set_status
+from bot.intake.deadlines import default_calendar, rule_for, today
+from bot.intake.deadlines import due_date as legal_due_date
+from bot.intake.registry import STATUSES, TRANSITIONS, TransitionError, can_extend, latest_extension, set_status
 from bot.storage.models import Appeal
 from bot.storage.staff import StaffUser
 from bot.web.console import core
@@ -76,11 +77,6 @@ class InputError(ValueError):
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
-def today() -> dt.date:
-    """The current date in Kazakhstan."""
-    return dt.datetime.now(core.LOCAL_TZ).date()
-
-
 def _int(value, default: int | None = None) -> int | None:
     try:
         return int(value)
@@ -246,9 +242,17 @@ def offered_actions(appeal: Appeal) -> list[str]:
     only while a later date is still possible."""
     allowed = TRANSITIONS.get(appeal.status, set())
     out = [a for a in ACTION_ORDER if a in allowed]
-    if "extended" in out and extended_due_date(appeal.received_at) <= appeal.due_date:
+    if "extended" in out and not _extension_room(appeal):
         out.remove("extended")
     return out
+
+
+def _extension_room(appeal: Appeal) -> bool:
+    """Whether an extension decided today could still set a later deadline (APPC Arts. 76 §3, 99)."""
+    if not can_extend(appeal):
+        return False
+    cap = latest_extension(appeal)
+    return cap is None or cap > appeal.due_date
 
 
 async def _appeal_page(request: web.Request, *, revealed: bool = False, error: str | None = None,
@@ -262,7 +266,8 @@ async def _appeal_page(request: web.Request, *, revealed: bool = False, error: s
             await audit_request(request, s, "appeal.view", "appeal", appeal.number, {"status": appeal.status})
         events = list(appeal.events)
     on = today()
-    cap = extended_due_date(appeal.received_at)
+    extendable = can_extend(appeal)
+    cap = latest_extension(appeal) if extendable else None
     ctx = {
         "a": appeal,
         "events": events,
@@ -273,9 +278,12 @@ async def _appeal_page(request: web.Request, *, revealed: bool = False, error: s
         "revealed": revealed,
         "deadline": deadline_info(appeal, on),
         "actions": offered_actions(appeal),
-        "extension_possible": "extended" in TRANSITIONS.get(appeal.status, set()),
+        "extension_possible": extendable and "extended" in TRANSITIONS.get(appeal.status, set()),
+        "extension_forbidden": not extendable and "extended" in TRANSITIONS.get(appeal.status, set()),
+        "extension_basis": rule_for(appeal.appeal_type).citation[core.language(request)],
+        "redirect_due": legal_due_date(on, appeal.appeal_type, redirected=True),
         "min_date": (appeal.due_date + dt.timedelta(days=1)).isoformat(),
-        "max_date": cap.isoformat(),
+        "max_date": cap.isoformat() if cap else "",
         "cap": cap,
         "error": error,
         "form": form or {},
@@ -324,6 +332,8 @@ def parse_change(appeal: Appeal, form) -> dict:
         if not change["note"]:
             raise InputError("Give the reason; the citizen will receive it.")
         if target == "extended":
+            if not can_extend(appeal):
+                raise InputError("The law does not allow extending the term of this appeal.", status=409)
             raw = str(form.get("new_due_date", "")).strip()
             try:
                 new = dt.date.fromisoformat(raw)
@@ -332,8 +342,8 @@ def parse_change(appeal: Appeal, form) -> dict:
             if new <= appeal.due_date:
                 raise InputError("The new date must be after the current deadline ({date}).",
                                  date=appeal.due_date.strftime("%d.%m.%Y"))
-            cap = extended_due_date(appeal.received_at)
-            if new > cap:
+            cap = latest_extension(appeal)
+            if cap is not None and new > cap:
                 raise InputError("The new date may not be later than {date}, the longest extension allowed.",
                                  date=cap.strftime("%d.%m.%Y"))
             change["new_due_date"] = new
