@@ -412,3 +412,63 @@ def test_longer_rules_never_give_an_earlier_date(start, n, more, unit):
 def test_add_months_is_monotone(start, months, more):
     later = add_months(start, months)
     assert later >= start and add_months(start, months + more) >= later
+
+
+# --- migration 0006: open appeals filed under the old counting get the Code's deadline --------------
+
+async def _appeals_before_and_after_0006(url: str) -> dict[str, dt.date]:
+    import asyncio
+
+    from sqlalchemy import select
+
+    from bot.storage.db import make_engine, sessionmaker, upgrade
+    from bot.storage.models import Appeal, AppealEvent, User
+
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, upgrade, url, "0005")
+    engine = make_engine(url)
+    saturday = dt.datetime(2026, 11, 14, 10, 0, tzinfo=ALMATY)
+    # (number, type, status, due date stored by the old counting: from receipt, 15 working days for all)
+    rows = [("ET-2026-000001", "complaint", "registered", D(2026, 12, 4)),
+            ("ET-2026-000002", "statement", "in_progress", D(2026, 12, 4)),
+            ("ET-2026-000003", "complaint", "in_progress", D(2027, 1, 20)),   # extended by staff: kept
+            ("ET-2026-000004", "complaint", "answered", D(2026, 12, 4)),      # history: kept
+            ("ET-2026-000005", "request", "registered", D(2026, 11, 30))]     # calendar days from receipt
+    try:
+        async with sessionmaker(engine)() as s, s.begin():
+            user = User(channel="web", external_id="migration")
+            s.add(user)
+            await s.flush()
+            for number, appeal_type, status, due in rows:
+                appeal = Appeal(number=number, user_id=user.id, channel="web", language="ru", appeal_type=appeal_type,
+                                addressee="Акимат", surname="Иванова", name="Анна", iin="900101300126",
+                                address="г. Астана", text="…", status=status, received_at=saturday, due_date=due)
+                s.add(appeal)
+                await s.flush()
+                if number.endswith("3"):
+                    s.add(AppealEvent(appeal_id=appeal.id, status="extended", actor="op", note="проверка",
+                                      new_due_date=due))
+        await loop.run_in_executor(None, upgrade, url, "head")
+        async with sessionmaker(engine)() as s:
+            return dict((await s.execute(select(Appeal.number, Appeal.due_date))).all())
+    finally:
+        await engine.dispose()
+
+
+EXPECTED_AFTER_0006 = {
+    # received Sat 14 Nov 2026, registered Mon 16 Nov: a complaint's 20 working days end on 14 Dec,
+    # a statement's 15 on 7 Dec
+    "ET-2026-000001": D(2026, 12, 14),
+    "ET-2026-000002": D(2026, 12, 7),
+    "ET-2026-000003": D(2027, 1, 20),
+    "ET-2026-000004": D(2026, 12, 4),
+    "ET-2026-000005": D(2026, 11, 30),
+}
+
+
+async def test_migration_0006_recounts_open_deadlines_sqlite(tmp_path):
+    assert await _appeals_before_and_after_0006(f"sqlite+aiosqlite:///{tmp_path}/m.db") == EXPECTED_AFTER_0006
+
+
+async def test_migration_0006_recounts_open_deadlines_postgresql(pg_url):
+    assert await _appeals_before_and_after_0006(pg_url) == EXPECTED_AFTER_0006
