@@ -56,8 +56,8 @@ def test_shipped_rules_and_citations():
     for rule in RULES.values():
         assert rule.citation["ru"].strip() and rule.citation["kk"].strip()
         assert rule.citation["url"].startswith("https://adilet.zan.kz/")
-    assert "ст. 76" in default.citation["ru"] and "76-бап" in default.citation["kk"]
-    assert "ст. 99" in complaint.citation["ru"] and "99-бап" in complaint.citation["kk"]
+    assert "ст. 76" in default.citation["ru"] and "ӘРПК 76-бабы" in default.citation["kk"]
+    assert "ст. 99" in complaint.citation["ru"] and "ӘРПК 99-бабы" in complaint.citation["kk"]
     assert "K2000000350" in default.citation["url"] and "Z1500000401" in request.citation["url"]
     assert workday_ends() is None       # working hours differ between bodies: the hour is not used by default
 

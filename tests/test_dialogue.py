@@ -273,7 +273,7 @@ async def test_status_only_for_the_owner(rt):
 
 async def test_status_changes_notify_in_the_citizens_language(rt):
     number, out = await file_appeal(Chat(rt, user="kz", channel="test"), "kk", appeal_type="statement")
-    assert "15 жұмыс күні" in text(out) and "76-бап" in text(out)
+    assert "15 жұмыс күні" in text(out) and "ӘРПК 76-бабы" in text(out)
     async with rt.sessions() as s, s.begin():
         appeal = (await s.execute(select(Appeal).where(Appeal.number == number))).scalar_one()
         await registry.set_status(s, appeal, "in_progress", actor="op1")
