@@ -108,7 +108,11 @@ def test_sizes_are_in_rem():
 
 
 # -- the page in a real browser ----------------------------------------------------------------------------
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -133,9 +137,18 @@ def fresh(driver, url: str) -> None:
 
 
 def wait(driver, condition, message=""):
-    # pages reload on a language switch: an element found just before may go stale; look again
+    # pages reload on a language switch: an element found just before may go stale, or (Chrome) belong to the
+    # document being replaced ("Node with given id does not belong to the document"); look again
+    def look(d):
+        try:
+            return condition(d)
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return False
+            raise
+
     return WebDriverWait(driver, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-                         ).until(condition, message)
+                         ).until(look, message)
 
 
 def bot_texts(driver) -> list[str]:
