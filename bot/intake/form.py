@@ -134,12 +134,18 @@ def _type_label(ctx: Context, t: str) -> str:
 TYPE_HELP = {
     "statement": "Statement: you ask for help to exercise your right or someone else's.",
     "complaint": ("Complaint: you demand that a right violated by a decision, action or inaction of a body or "
-                  "official be restored (considered within 20 working days)."),
+                  "official be restored (considered within {term})."),
     "proposal": "Proposal: you suggest how to improve laws, the work of state bodies or public life.",
     "request": "Request: you ask to be given information.",
     "feedback": "Feedback: you express your attitude to state policy or to public events.",
     "report": "Report: you inform of a violation of the law or of shortcomings in the work of a body or official.",
 }
+
+
+def _term(ctx: Context, rule) -> str:
+    """A rule's legal term in words, e.g. "20 рабочих дней" (bot/intake/deadline_rules.yml)."""
+    msgid = "{n} working days" if rule.unit == "working" else "{n} calendar days"
+    return ctx.t(msgid, n=rule.days)
 
 
 def _prompt(ctx: Context, step: str, error: str | None = None) -> Reply:
@@ -151,7 +157,7 @@ def _prompt(ctx: Context, step: str, error: str | None = None) -> Reply:
         text = ctx.t("What kind of appeal is it?")
         if suggested:
             text += " " + ctx.t("It looks like: {type}.", type=ctx.t(suggested))
-        text += "\n" + "\n".join("• " + ctx.t(TYPE_HELP[t]) for t in order)
+        text += "\n" + "\n".join("• " + ctx.t(TYPE_HELP[t], term=_term(ctx, rule_for(t))) for t in order)
         return Reply(head + text, buttons=[Button(f"type:{t}", _type_label(ctx, t)) for t in order] + _nav(ctx))
     if step == "agency":
         suggested = form.get("suggested_agency")
@@ -360,7 +366,7 @@ async def _register(ctx: Context) -> list[Reply]:
     ctx.meta.update(intent="appeal", answer_status="appeal_registered")
     rule = rule_for(appeal.appeal_type)
     citation = rule.citation.get(ctx.lang) or rule.citation.get("ru", "")
-    term = ctx.t("{n} working days", n=rule.days) if rule.unit == "working" else ctx.t("{n} calendar days", n=rule.days)
+    term = _term(ctx, rule)
     text = ctx.t("Your appeal is registered. Number: {number}. Addressee: {addressee}. Legal deadline for the answer: "
                  "{date} ({term}, {citation}). I will notify you here when its status changes; to check it, send the "
                  "number or /status.", number=appeal.number, addressee=appeal.addressee,

@@ -268,6 +268,7 @@ async def _appeal_page(request: web.Request, *, revealed: bool = False, error: s
     on = today()
     extendable = can_extend(appeal)
     cap = latest_extension(appeal) if extendable else None
+    extension_step = "extended" in TRANSITIONS.get(appeal.status, set())
     ctx = {
         "a": appeal,
         "events": events,
@@ -278,8 +279,8 @@ async def _appeal_page(request: web.Request, *, revealed: bool = False, error: s
         "revealed": revealed,
         "deadline": deadline_info(appeal, on),
         "actions": offered_actions(appeal),
-        "extension_possible": extendable and "extended" in TRANSITIONS.get(appeal.status, set()),
-        "extension_forbidden": not extendable and "extended" in TRANSITIONS.get(appeal.status, set()),
+        "extension_possible": extendable and extension_step,
+        "extension_forbidden": not extendable and extension_step,
         "extension_basis": rule_for(appeal.appeal_type).citation[core.language(request)],
         "redirect_due": legal_due_date(on, appeal.appeal_type, redirected=True),
         "min_date": (appeal.due_date + dt.timedelta(days=1)).isoformat(),
